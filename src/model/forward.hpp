@@ -1,0 +1,28 @@
+#pragma once
+// The model forward pass over a batch: writes K/V of the new tokens into the cache and returns
+// logits for the requested rows.
+
+#include <span>
+#include <vector>
+
+#include "base/thread_pool.hpp"
+#include "kernels/matmul.hpp"
+#include "kv/kv_cache.hpp"
+#include "model/batch.hpp"
+#include "model/model.hpp"
+
+namespace flux {
+
+// Per-step working memory, grown on demand and reused: a warm forward pass allocates nothing.
+struct ForwardScratch {
+  std::vector<float> x, xn, q, k, v, attn, proj, gate, up, logits_in;
+  std::vector<float> rope;
+  MatmulScratch matmul;
+};
+
+// logits: [batch.logit_rows.size(), n_vocab]. Throws InvalidArgument for token ids outside the
+// vocabulary or positions beyond the block tables.
+void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScratch& scratch,
+             ThreadPool& pool, std::span<float> logits);
+
+}  // namespace flux

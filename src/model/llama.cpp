@@ -1,0 +1,133 @@
+// The llama-family forward pass (llama, qwen2): pre-norm attention with rotary embeddings and
+// grouped-query heads, then a SwiGLU feed-forward, each added back to the residual stream.
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "base/error.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/ops.hpp"
+#include "model/forward.hpp"
+#include "tensor/quant.hpp"
+
+namespace flux {
+namespace {
+
+std::span<float> row(std::vector<float>& m, std::int64_t r, std::int64_t width) {
+  return {m.data() + static_cast<std::size_t>(r * width), static_cast<std::size_t>(width)};
+}
+
+void add_bias(std::vector<float>& m, const std::vector<float>& bias, std::int64_t rows) {
+  if (bias.empty()) return;
+  for (std::int64_t r = 0; r < rows; ++r) add_in_place(row(m, r, static_cast<std::int64_t>(bias.size())), bias);
+}
+
+void validate(const ModelConfig& c, const Batch& batch, const KvCache& cache) {
+  std::int64_t rows = 0;
+  for (const auto& s : batch.sequences) {
+    const std::int64_t end = s.first_pos + s.n_tokens;
+    if (s.first_pos < 0 || s.n_tokens <= 0 ||
+        end > static_cast<std::int64_t>(s.blocks.size()) * cache.layout().block_size)
+      throw InvalidArgument(fmt::format("batch sequence positions [{}, {}) are not covered by its KV blocks",
+                                        s.first_pos, end));
+    rows += s.n_tokens;
+  }
+  if (rows != static_cast<std::int64_t>(batch.tokens.size()))
+    throw InvalidArgument("batch sequences do not cover its tokens");
+  for (TokenId t : batch.tokens)
+    if (t < 0 || t >= c.n_vocab)
+      throw InvalidArgument(fmt::format("token id {} is outside the vocabulary (size {})", t, c.n_vocab));
+  for (std::int64_t r : batch.logit_rows)
+    if (r < 0 || r >= rows) throw InvalidArgument(fmt::format("logit row {} outside the batch", r));
+}
+
+}  // namespace
+
+void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScratch& s,
+             ThreadPool& pool, std::span<float> logits) {
+  const ModelConfig& c = model.config();
+  const ModelWeights& w = model.weights();
+  validate(c, batch, cache);
+  check(logits.size() == batch.logit_rows.size() * static_cast<std::size_t>(c.n_vocab), "logits size");
+
+  const auto n = static_cast<std::int64_t>(batch.tokens.size());
+  const auto un = static_cast<std::size_t>(n);
+  s.x.resize(un * static_cast<std::size_t>(c.n_embd));
+  s.xn.resize(s.x.size());
+  s.proj.resize(s.x.size());
+  s.q.resize(un * static_cast<std::size_t>(c.q_dim()));
+  s.attn.resize(s.q.size());
+  s.k.resize(un * static_cast<std::size_t>(c.kv_dim()));
+  s.v.resize(s.k.size());
+  s.gate.resize(un * static_cast<std::size_t>(c.n_ff));
+  s.up.resize(s.gate.size());
+
+  // Positions and attention spans of every row.
+  std::vector<std::int64_t> positions(un);
+  std::vector<std::span<const int>> row_blocks(un);
+  std::vector<AttentionSequence> spans;
+  std::int64_t first_row = 0;
+  for (const auto& seq : batch.sequences) {
+    for (std::int64_t i = 0; i < seq.n_tokens; ++i) {
+      positions[static_cast<std::size_t>(first_row + i)] = seq.first_pos + i;
+      row_blocks[static_cast<std::size_t>(first_row + i)] = seq.blocks;
+    }
+    spans.push_back({seq.blocks, first_row, seq.n_tokens, seq.first_pos});
+    first_row += seq.n_tokens;
+  }
+
+  for (std::int64_t r = 0; r < n; ++r)  // x: [n, n_embd]
+    dequantize_weight_row(w.token_embedding, batch.tokens[static_cast<std::size_t>(r)], row(s.x, r, c.n_embd));
+
+  const RopeParams rope{c.rope_dims, c.rope_freq_base, c.rope_freq_scale, c.rope_neox, w.rope_freqs};
+  const AttentionShape shape{static_cast<int>(c.n_heads), static_cast<int>(c.n_kv_heads),
+                             static_cast<int>(c.head_dim), 1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+  const int block_size = cache.layout().block_size;
+
+  for (std::int64_t li = 0; li < c.n_layers; ++li) {
+    const LayerWeights& l = w.layers[static_cast<std::size_t>(li)];
+    const int layer = static_cast<int>(li);
+
+    // Attention block.
+    for (std::int64_t r = 0; r < n; ++r) rms_norm(row(s.x, r, c.n_embd), l.attn_norm, c.rms_eps, row(s.xn, r, c.n_embd));
+    matmul(l.wq, s.xn, s.q, n, s.matmul, pool);  // q: [n, n_heads * head_dim]
+    matmul(l.wk, s.xn, s.k, n, s.matmul, pool);  // k: [n, n_kv_heads * head_dim]
+    matmul(l.wv, s.xn, s.v, n, s.matmul, pool);  // v: [n, n_kv_heads * head_dim]
+    add_bias(s.q, l.bq, n);
+    add_bias(s.k, l.bk, n);
+    add_bias(s.v, l.bv, n);
+    for (std::int64_t r = 0; r < n; ++r) {
+      const std::int64_t pos = positions[static_cast<std::size_t>(r)];
+      apply_rope(row(s.q, r, c.q_dim()), shape.n_heads, shape.head_dim, pos, rope, s.rope);
+      apply_rope(row(s.k, r, c.kv_dim()), shape.n_kv_heads, shape.head_dim, pos, rope, s.rope);
+      // Store this token's key and value in its cache slot, rounded to F16.
+      const int block = row_blocks[static_cast<std::size_t>(r)][static_cast<std::size_t>(pos / block_size)];
+      const int slot = static_cast<int>(pos % block_size);
+      quantize_row(TensorType::F16, row(s.k, r, c.kv_dim()).data(), cache.key(layer, block, slot).data(), c.kv_dim());
+      quantize_row(TensorType::F16, row(s.v, r, c.kv_dim()).data(), cache.value(layer, block, slot).data(), c.kv_dim());
+    }
+    paged_attention(s.q, s.attn, spans, cache, layer, shape, pool);  // attn: [n, q_dim]
+    matmul(l.wo, s.attn, s.proj, n, s.matmul, pool);                 // proj: [n, n_embd]
+    add_in_place(s.x, s.proj);
+
+    // Feed-forward block.
+    for (std::int64_t r = 0; r < n; ++r) rms_norm(row(s.x, r, c.n_embd), l.ffn_norm, c.rms_eps, row(s.xn, r, c.n_embd));
+    matmul(l.gate, s.xn, s.gate, n, s.matmul, pool);  // gate: [n, n_ff]
+    matmul(l.up, s.xn, s.up, n, s.matmul, pool);      // up: [n, n_ff]
+    silu_mul(s.gate, s.up);
+    matmul(l.down, s.gate, s.proj, n, s.matmul, pool);  // proj: [n, n_embd]
+    add_in_place(s.x, s.proj);
+  }
+
+  // Only the rows that will be sampled pay for the output projection.
+  const auto n_out = static_cast<std::int64_t>(batch.logit_rows.size());
+  if (n_out == 0) return;
+  s.logits_in.resize(static_cast<std::size_t>(n_out * c.n_embd));
+  for (std::int64_t i = 0; i < n_out; ++i)
+    rms_norm(row(s.x, batch.logit_rows[static_cast<std::size_t>(i)], c.n_embd), w.output_norm, c.rms_eps,
+             row(s.logits_in, i, c.n_embd));
+  matmul(w.output, s.logits_in, logits, n_out, s.matmul, pool);  // logits: [n_out, n_vocab]
+}
+
+}  // namespace flux
