@@ -18,9 +18,10 @@ std::uint16_t f32_to_bf16(float f);
 // Decodes n elements (a multiple of the block size) of `type` from src into dst.
 void dequantize_row(TensorType type, const void* src, float* dst, std::int64_t n);
 
-// Encodes n floats into `type`. Supported for F32, F16, BF16, Q8_0, Q8_1, Q8_K, Q4_0, Q4_1, Q4_K
-// (Q8_1 and Q8_K are activation formats used by the dot products). Throws UnsupportedError for
-// the others.
+// Encodes n floats into `type`. Supported for F32, F16, BF16, Q8_0, Q8_1, Q8_K, Q4_0, Q4_1,
+// Q4_K, Q5_K, Q6_K (Q8_1 and Q8_K are activation formats used by the dot products), with ggml's
+// reference quantisers (no importance matrix) so the bytes match llama-quantize's. Throws
+// UnsupportedError for the others.
 void quantize_row(TensorType type, const float* src, void* dst, std::int64_t n);
 bool can_quantize(TensorType type);
 
