@@ -7,7 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libpcre2-dev libxxhash-dev
-  clang libclang-rt-14-dev
+  clang-16 libclang-rt-16-dev
   python3
 )
 

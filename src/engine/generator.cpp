@@ -48,7 +48,8 @@ GenerationResult Generator::generate(const GenerationRequest& request,
 
   Sampler sampler(request.sampling);
   StopMatcher stops(request.stop);
-  StreamDecoder decoder(tokenizer_);
+  // Keeps the leading space of the first generated piece, as llama.cpp's CLI and server do.
+  StreamDecoder decoder = StreamDecoder::after_prompt(tokenizer_);
   GenerationResult result;
   std::vector<TokenId> history = request.prompt;
   const auto n_vocab = static_cast<std::size_t>(model_.config().n_vocab);

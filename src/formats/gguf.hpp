@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct Value;
 struct Array {
   ValueType element_type = ValueType::UInt8;
   std::vector<Value> items;
+
+  friend bool operator==(const Array&, const Array&) = default;
 };
 
 struct Value {
@@ -50,6 +53,9 @@ struct Value {
   bool as_bool(std::string_view key) const;
   const std::string& as_string(std::string_view key) const;
   const Array& as_array(std::string_view key) const;
+
+  // Same type and same contents (so a NaN is unequal to itself, as with float ==).
+  friend bool operator==(const Value&, const Value&) = default;
 };
 
 // Key/value metadata in file order, with lookup by key.
@@ -76,8 +82,14 @@ class Metadata {
   std::vector<std::int64_t> get_int_array(std::string_view key) const;
 
   const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
+  std::size_t size() const { return entries_.size(); }
+
+  // Name of the file the metadata came from; when set, it prefixes the getters' error messages.
+  void set_source(std::string source) { source_ = std::move(source); }
+  const std::string& source() const { return source_; }
 
  private:
+  std::string source_;
   std::vector<std::pair<std::string, Value>> entries_;
   std::unordered_map<std::string, std::size_t> index_;
 };
@@ -102,7 +114,9 @@ class File {
 
   std::uint32_t version() const { return version_; }
   std::uint64_t alignment() const { return alignment_; }
-  std::uint64_t data_offset() const { return data_offset_; }  // start of the tensor data section
+  // Start of the tensor data section (aligned); past the end of a file with no tensors, such as
+  // llama.cpp's vocab-only files, which end right after the metadata.
+  std::uint64_t data_offset() const { return data_offset_; }
   const std::string& name() const { return name_; }
   const Metadata& metadata() const { return metadata_; }
   std::span<const TensorInfo> tensors() const { return tensors_; }
@@ -127,11 +141,21 @@ class Writer {
  public:
   using Fill = std::function<void(std::span<std::byte> out)>;
 
-  void set_alignment(std::uint64_t alignment);  // also writes general.alignment when not 32
+  // A power of two that fits uint32; also writes general.alignment (as uint32, the first key)
+  // when not 32.
+  void set_alignment(std::uint64_t alignment);
+  // Metadata in insertion order. Adding general.alignment is the same as set_alignment(). Throws
+  // flux::InvalidArgument on a duplicate key, an array whose items do not all have its element
+  // type, or arrays nested deeper than the reader accepts (8 levels). Note that llama.cpp's reader
+  // rejects nested arrays, so files meant for it should not contain any.
   void add(std::string key, Value value);
-  // dims in GGUF order; dims[0] must be a multiple of the type's block size.
+  // dims in GGUF order (1 to 4 of them, none negative); dims[0] must be a multiple of the type's
+  // block size; names are unique and at most 63 bytes (llama.cpp's limit). Throws
+  // flux::InvalidArgument otherwise. The fill callback receives a zeroed span of exactly the
+  // tensor's byte size.
   void add_tensor(std::string name, TensorType type, std::vector<std::int64_t> dims, Fill fill);
-  // Writes the file; throws flux::Error on I/O failure.
+  // Writes the file; throws flux::Error on I/O failure (and removes the partial file). Exceptions
+  // from a fill callback propagate after the same clean-up.
   void write(const std::filesystem::path& path) const;
 
  private:
@@ -144,6 +168,7 @@ class Writer {
   std::uint64_t alignment_ = 32;
   Metadata metadata_;
   std::vector<PendingTensor> tensors_;
+  std::unordered_map<std::string, std::size_t> tensor_index_;  // rejects duplicate names
 };
 
 // Helpers for building metadata values.
