@@ -10,11 +10,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/token_id.hpp"
 #include "formats/gguf.hpp"
 
 namespace flux {
-
-using TokenId = std::int32_t;
 
 namespace tokenization {
 struct VocabSource;  // tokenizer/vocab_source.hpp
