@@ -70,7 +70,8 @@ ModelConfig ModelConfig::from_metadata(const gguf::Metadata& md, std::int64_t n_
   if (auto scale = md.optional_float(a + ".rope.scale_linear")) c.rope_freq_scale = static_cast<float>(1.0 / *scale);
 
   c.n_vocab = md.contains(a + ".vocab_size") ? positive(md, a + ".vocab_size") : n_vocab_tokens;
-  if (c.n_vocab <= 0) throw FormatError("model has an empty vocabulary");
+  if (c.n_vocab <= 0)
+    throw FormatError(fmt::format("model has no vocabulary size: neither {}.vocab_size nor tokenizer.ggml.tokens is present", a));
   return c;
 }
 

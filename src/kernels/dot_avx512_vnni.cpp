@@ -1,0 +1,54 @@
+// AVX-512 VNNI kernels (compiled with the AVX-512 flags plus -mavx512vnni; see CMakeLists.txt):
+// Q4_0 and Q8_0 dot products through vpdpbusd on 256-bit lanes (AVX-512 VL encoding), which
+// multiplies u8 by s8 and adds groups of four into int32 in one instruction.
+
+#include "kernels/dot_kernels.hpp"
+#include "kernels/x86_kernel_templates.hpp"
+
+namespace flux {
+namespace {
+
+// vpdpbusd needs one unsigned operand. Q4_0's nibbles already are (the -8 offset becomes
+// -8 * sum(x)); Q8_0's weights are biased to w + 128 (an xor of the sign bit) and the bias
+// removed as -128 * sum(x). Both corrections are computed once per activation block and seed the
+// accumulator, so each weight row costs one vpdpbusd. int32 accumulation is exact.
+struct VnniInt8 {
+  static __m256i x_sums(__m256i x) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), x);
+  }
+
+  struct Q4Activation {
+    __m256i x;
+    __m256i minus_eight_x_sums;
+  };
+  static Q4Activation prepare_q4(__m256i x) {
+    return {x, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(x_sums(x), 3))};
+  }
+  static __m256i dot_q4(__m256i nibbles, const Q4Activation& a) {
+    return _mm256_dpbusd_epi32(a.minus_eight_x_sums, nibbles, a.x);
+  }
+
+  struct Q8Activation {
+    __m256i x;
+    __m256i minus_128_x_sums;
+  };
+  static Q8Activation prepare_q8(__m256i x) {
+    return {x, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(x_sums(x), 7))};
+  }
+  static __m256i dot_q8(const std::byte* w_qs, const Q8Activation& a) {
+    const __m256i biased = _mm256_xor_si256(load_256(w_qs), _mm256_set1_epi8(-128));
+    return _mm256_dpbusd_epi32(a.minus_128_x_sums, biased, a.x);
+  }
+};
+
+}  // namespace
+
+DotKernels avx512_vnni_kernels(const DotKernels& below) {
+  DotKernels k = below;
+  k.level = IsaLevel::Avx512Vnni;
+  k.q4_0 = q4_0_dot_rows<VnniInt8>;
+  k.q8_0 = q8_0_dot_rows<VnniInt8>;
+  return k;
+}
+
+}  // namespace flux

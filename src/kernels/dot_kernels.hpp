@@ -1,0 +1,64 @@
+#pragma once
+// The table of dot-product kernels for one ISA level: what matmul calls in its inner loop.
+//
+// Every entry is filled: a level that has no fast kernel for a type inherits the entry of the
+// level below it, down to the scalar reference (which wraps tensor/quant.hpp's vec_dot), so
+// callers never test for null. Tables are built once and never change afterwards.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu_features.hpp"
+#include "tensor/dtype.hpp"
+
+namespace flux {
+
+// out[i] = vec_dot(type, w_rows + i * w_stride, x, n) for i < n_w_rows.
+// `w_rows` holds weight rows of `n` elements, `w_stride` bytes apart; `x` is one activation row
+// already encoded in vec_dot_type(type). Several weight rows per call let a kernel load each
+// activation block once and reuse it from registers for all of them. No pointer needs any
+// particular alignment; n is a multiple of the type's block size.
+using DotRowsFn = void (*)(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
+                           const std::byte* x, float* out, std::int64_t n);
+
+// Encodes n floats (a multiple of the block size) into an activation row; must produce the same
+// bytes as tensor/quant.hpp's quantize_row for that type.
+using QuantizeRowFn = void (*)(const float* src, std::byte* dst, std::int64_t n);
+
+struct DotKernels {
+  IsaLevel level = IsaLevel::Scalar;
+  DotRowsFn f32 = nullptr;
+  DotRowsFn f16 = nullptr;
+  DotRowsFn bf16 = nullptr;
+  DotRowsFn q4_0 = nullptr;
+  DotRowsFn q4_1 = nullptr;
+  DotRowsFn q8_0 = nullptr;
+  DotRowsFn q4_k = nullptr;
+  DotRowsFn q5_k = nullptr;
+  DotRowsFn q6_k = nullptr;
+  DotRowsFn q8_1 = nullptr;  // Q8_1 and Q8_K are activation formats; as weights only the
+  DotRowsFn q8_k = nullptr;  // reference implements them
+  QuantizeRowFn quantize_q8_0 = nullptr;
+
+  // The dot kernel for weights of `type`; throws UnsupportedError for a type without one.
+  DotRowsFn dot_rows_for(TensorType type) const;
+  // Encodes an activation row into `act_type` (vec_dot_type of some weight type).
+  void quantize_activations(TensorType act_type, const float* src, std::byte* dst,
+                            std::int64_t n) const;
+};
+
+// The table of one level; throws UnsupportedError when this machine cannot run that level.
+const DotKernels& kernel_table_for(IsaLevel level);
+
+// The table every matmul uses: chosen once, from isa_level_from_environment().
+const DotKernels& active_kernels();
+
+// Per-ISA tables, each built from the table of the level below (entries it lacks are inherited).
+// Defined in dot_scalar.cpp, dot_avx2.cpp, dot_avx512.cpp; call only on a CPU that supports the
+// level, since building a table may itself execute that level's instructions.
+DotKernels scalar_kernels();
+DotKernels avx2_kernels(const DotKernels& below);
+DotKernels avx512_kernels(const DotKernels& below);
+DotKernels avx512_vnni_kernels(const DotKernels& below);
+
+}  // namespace flux

@@ -1,0 +1,185 @@
+#pragma once
+// Kernel templates shared by the per-ISA translation units (dot_avx2.cpp, dot_avx512.cpp,
+// dot_avx512_vnni.cpp). Only those files include this header, each compiled with its own -m flags.
+//
+// Everything here sits in an anonymous namespace on purpose: each including file gets its own
+// copy, compiled for its own ISA. With external linkage the linker would keep one copy of each
+// template instance (say, the AVX-512 one) for every caller, and an AVX2-only CPU would fault.
+// For the same reason these kernels call no standard-library templates (std::array, std::span):
+// an out-of-line copy of one, compiled with AVX-512 flags, could be the one the linker keeps.
+
+// GCC 12's AVX-512 headers initialise their "undefined" vectors from themselves and then warn
+// about it wherever an intrinsic is inlined (GCC bug 105593, fixed in 13); the warnings point
+// into the system header, so silencing them there leaves this project's code checked.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "tensor/blocks.hpp"
+
+namespace flux {
+namespace {
+
+// Weight rows processed together: each activation block is loaded once per group of this many
+// rows. Four keeps the accumulators, the activation block and a weight block in registers.
+constexpr int kRowGroup = 4;
+
+template <int kRows>
+struct RowCount {
+  static constexpr int value = kRows;
+};
+
+// Calls group(RowCount<R>{}, first_row) for consecutive groups of R <= kRowGroup rows covering
+// [0, n_rows), so each group's row count is a compile-time constant the kernel unrolls over.
+template <class Group>
+void for_each_row_group(int n_rows, const Group& group) {
+  int first = 0;
+  for (; first + kRowGroup <= n_rows; first += kRowGroup) group(RowCount<kRowGroup>{}, first);
+  switch (n_rows - first) {
+    case 3: group(RowCount<3>{}, first); break;
+    case 2: group(RowCount<2>{}, first); break;
+    case 1: group(RowCount<1>{}, first); break;
+    default: break;
+  }
+}
+
+inline float load_f16(const std::byte* p) {
+  std::uint16_t bits;
+  std::memcpy(&bits, p, sizeof bits);
+  return _cvtsh_ss(bits);
+}
+
+inline float load_f32(const std::byte* p) {
+  float value;
+  std::memcpy(&value, p, sizeof value);
+  return value;
+}
+
+inline __m256i load_256(const std::byte* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+inline __m128i load_128(const std::byte* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+inline float horizontal_sum(__m256 v) {
+  const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
+}
+
+// Q4_0's 16 packed bytes as 32 unsigned nibbles in element order: low nibbles are elements 0-15,
+// high nibbles 16-31.
+inline __m256i unpack_q4_nibbles(const std::byte* packed_qs) {
+  const __m128i packed = load_128(packed_qs);
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Integer dot products of one 32-element block with AVX2's maddubs/madd. Exact for every int8
+// input: Q4_0's nibbles are unsigned (<= 15), so u8 x s8 pairs never saturate the int16 sums, and
+// the -8 offset is applied as -8 * sum(x) from the activation side; Q8_0 x Q8_0 sign-extends to
+// int16 (maddubs' sign trick would overflow on -128 * -128).
+struct MaddubsInt8 {
+  struct Q4Activation {
+    __m256i x;
+    __m256i eight_x_sums;  // 8 * (sums of x over each group of four int32 lanes' elements)
+  };
+  static Q4Activation prepare_q4(__m256i x) {
+    const __m256i pair_sums = _mm256_maddubs_epi16(_mm256_set1_epi8(1), x);
+    const __m256i sums = _mm256_madd_epi16(pair_sums, _mm256_set1_epi16(1));
+    return {x, _mm256_slli_epi32(sums, 3)};
+  }
+  // Lanes summing to dot(q - 8, x) for unsigned nibbles q.
+  static __m256i dot_q4(__m256i nibbles, const Q4Activation& a) {
+    const __m256i pairs = _mm256_maddubs_epi16(nibbles, a.x);
+    return _mm256_sub_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)), a.eight_x_sums);
+  }
+
+  struct Q8Activation {
+    __m256i low;   // elements 0-15 as int16
+    __m256i high;  // elements 16-31 as int16
+  };
+  static Q8Activation prepare_q8(__m256i x) {
+    return {_mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
+            _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1))};
+  }
+  // Lanes summing to dot(w, x) for the 32 int8 weights at w_qs.
+  static __m256i dot_q8(const std::byte* w_qs, const Q8Activation& a) {
+    const __m256i low = _mm256_cvtepi8_epi16(load_128(w_qs));
+    const __m256i high = _mm256_cvtepi8_epi16(load_128(w_qs + 16));
+    return _mm256_add_epi32(_mm256_madd_epi16(low, a.low), _mm256_madd_epi16(high, a.high));
+  }
+};
+
+// Q4_0 x Q8_0 for kRows weight rows against one activation row: per block, the integer sums are
+// exact and are scaled by d_w * d_x into float lanes, summed horizontally at the end.
+template <class Int8, int kRows>
+void q4_0_row_group(const std::byte* w, std::size_t w_stride, const std::byte* x, float* out,
+                    std::size_t blocks) {
+  __m256 acc[kRows];
+  for (int r = 0; r < kRows; ++r) acc[r] = _mm256_setzero_ps();
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::byte* xb = x + b * sizeof(BlockQ8_0);
+    const typename Int8::Q4Activation act =
+        Int8::prepare_q4(load_256(xb + offsetof(BlockQ8_0, qs)));
+    const float dx = load_f16(xb + offsetof(BlockQ8_0, d));
+    for (int r = 0; r < kRows; ++r) {
+      const std::byte* wb = w + static_cast<std::size_t>(r) * w_stride + b * sizeof(BlockQ4_0);
+      const __m256i sums = Int8::dot_q4(unpack_q4_nibbles(wb + offsetof(BlockQ4_0, qs)), act);
+      const __m256 scale = _mm256_set1_ps(load_f16(wb + offsetof(BlockQ4_0, d)) * dx);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[r]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) out[r] = horizontal_sum(acc[r]);
+}
+
+template <class Int8, int kRows>
+void q8_0_row_group(const std::byte* w, std::size_t w_stride, const std::byte* x, float* out,
+                    std::size_t blocks) {
+  __m256 acc[kRows];
+  for (int r = 0; r < kRows; ++r) acc[r] = _mm256_setzero_ps();
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::byte* xb = x + b * sizeof(BlockQ8_0);
+    const typename Int8::Q8Activation act =
+        Int8::prepare_q8(load_256(xb + offsetof(BlockQ8_0, qs)));
+    const float dx = load_f16(xb + offsetof(BlockQ8_0, d));
+    for (int r = 0; r < kRows; ++r) {
+      const std::byte* wb = w + static_cast<std::size_t>(r) * w_stride + b * sizeof(BlockQ8_0);
+      const __m256i sums = Int8::dot_q8(wb + offsetof(BlockQ8_0, qs), act);
+      const __m256 scale = _mm256_set1_ps(load_f16(wb + offsetof(BlockQ8_0, d)) * dx);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[r]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) out[r] = horizontal_sum(acc[r]);
+}
+
+template <class Int8>
+void q4_0_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
+                   const std::byte* x, float* out, std::int64_t n) {
+  const auto blocks = static_cast<std::size_t>(n) / kQK4_0;
+  for_each_row_group(n_w_rows, [&](auto rows, int first) {
+    q4_0_row_group<Int8, decltype(rows)::value>(w_rows + static_cast<std::size_t>(first) * w_stride,
+                                        w_stride, x, out + first, blocks);
+  });
+}
+
+template <class Int8>
+void q8_0_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
+                   const std::byte* x, float* out, std::int64_t n) {
+  const auto blocks = static_cast<std::size_t>(n) / kQK8_0;
+  for_each_row_group(n_w_rows, [&](auto rows, int first) {
+    q8_0_row_group<Int8, decltype(rows)::value>(w_rows + static_cast<std::size_t>(first) * w_stride,
+                                        w_stride, x, out + first, blocks);
+  });
+}
+
+}  // namespace
+}  // namespace flux
