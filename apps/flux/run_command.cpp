@@ -95,6 +95,8 @@ void run(const RunOptions& o) {
 void add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
+  // A repeated flag overrides the earlier one (scripts append user flags to their defaults).
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("-m,--model", options->model, "GGUF model file")->required();
   cmd->add_option("-p,--prompt", options->prompt, "Prompt text");
   cmd->add_option("-f,--file", options->prompt_file, "Read the prompt from a file");
@@ -112,7 +114,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--repeat-last-n", options->sampling.penalty_last_n, "Tokens the penalties look at (-1: all)")
       ->capture_default_str();
   cmd->add_option("-s,--seed", options->seed, "Random seed (-1: random)")->capture_default_str();
-  cmd->add_option("--stop", options->stop, "Stop sequence (repeatable)");
+  cmd->add_option("--stop", options->stop, "Stop sequence (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("-t,--threads", options->threads, "Threads (default: all cores)");
   cmd->add_option("-c,--ctx-size", options->n_ctx, "Context length (0: the model's)")->capture_default_str();
   cmd->add_option("-b,--batch-size", options->n_batch, "Prompt tokens per forward pass")->capture_default_str();
