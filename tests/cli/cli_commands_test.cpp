@@ -38,7 +38,7 @@ nlohmann::json run_json(const std::vector<std::string>& args) {
 }
 
 TEST(CliCommands, EveryCommandHasHelp) {
-  for (const char* cmd : {"run", "tokenize", "inspect", "perplexity", "make-model"}) {
+  for (const char* cmd : {"run", "tokenize", "inspect", "perplexity", "make-model", "bench"}) {
     const ProcessResult r = run_process({flux_cli().string(), cmd, "--help"});
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("-m"), std::string::npos) << cmd << ": " << r.out;

@@ -1,0 +1,120 @@
+// flux bench: prompt-processing and generation throughput, in llama-bench's terms (pp512, tg128,
+// mean ± sd over repetitions), plus the memory bandwidth ceiling that generation runs against.
+
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "apps/flux/commands.hpp"
+#include "apps/flux/model_loading.hpp"
+#include "base/error.hpp"
+#include "base/memory_bandwidth.hpp"
+#include "base/thread_pool.hpp"
+#include "engine/bench.hpp"
+
+namespace flux::cli {
+namespace {
+
+struct BenchCommandOptions {
+  std::string model;
+  BenchOptions bench;
+  int threads = 0;
+  int bandwidth_mib = 1024;
+  bool json = false;
+};
+
+std::string human_bytes(std::uint64_t bytes) {
+  const auto b = static_cast<double>(bytes);
+  if (bytes >= (std::uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", b / (1ull << 30));
+  return fmt::format("{:.2f} MiB", b / (1ull << 20));
+}
+
+std::string human_count(std::uint64_t n) {
+  const auto c = static_cast<double>(n);
+  if (n >= 1'000'000'000) return fmt::format("{:.2f} B", c / 1e9);
+  return fmt::format("{:.2f} M", c / 1e6);
+}
+
+nlohmann::json throughput_json(const Throughput& t) {
+  if (t.samples.empty()) return nullptr;  // the test was skipped (-p 0 or -n 0)
+  return {{"mean", t.mean}, {"sd", t.sd}, {"samples", t.samples}};
+}
+
+void print_table(const BenchCommandOptions& o, const Model& model, int threads, const BenchResult& r) {
+  const std::string name = std::filesystem::path(o.model).filename().string();
+  const std::string size = human_bytes(model.weights().total_bytes);
+  const std::string params = human_count(model.weights().n_parameters);
+  // fmt pads by code points, so the "±" below keeps the columns aligned (printf counts bytes).
+  fmt::print("| {:<30} | {:>12} | {:>10} | {:>7} | {:>8} | {:>20} |\n", "model", "size", "params", "threads", "test",
+             "t/s");
+  fmt::print("| {:-<30} | {:->12} | {:->10} | {:->7} | {:->8} | {:->20} |\n", "", ":", ":", ":", ":", ":");
+  auto row = [&](const std::string& test, const Throughput& t) {
+    if (t.samples.empty()) return;
+    fmt::print("| {:<30} | {:>12} | {:>10} | {:>7} | {:>8} | {:>20} |\n", name, size, params, threads, test,
+               fmt::format("{:.2f} ± {:.2f}", t.mean, t.sd));
+  };
+  row(fmt::format("pp{}", o.bench.n_prompt), r.pp);
+  row(fmt::format("tg{}", o.bench.n_gen), r.tg);
+}
+
+void bench(const BenchCommandOptions& o) {
+  if (o.bandwidth_mib < 1) throw InvalidArgument(fmt::format("--bandwidth-mib must be at least 1 (got {})", o.bandwidth_mib));
+  LoadedModel loaded = load_model(o.model);
+  validate(o.bench, loaded.model);  // before the bandwidth measurement, so bad flags fail at once
+  ThreadPool pool(resolve_threads(o.threads));
+
+  // Measured first: its gigabyte of reads would otherwise evict the weights the tests just warmed.
+  const BandwidthResult bandwidth =
+      measure_read_bandwidth(pool, {.buffer_bytes = static_cast<std::size_t>(o.bandwidth_mib) << 20});
+  const BenchResult r = run_bench(loaded.model, pool, o.bench);
+  const std::uint64_t model_bytes = loaded.model.weights().total_bytes;
+  const double fraction = bandwidth_fraction(model_bytes, r.tg.mean, bandwidth.gb_per_sec);
+
+  if (o.json) {
+    nlohmann::json out;
+    out["model"] = std::filesystem::path(o.model).filename().string();
+    out["model_path"] = o.model;
+    out["model_bytes"] = model_bytes;
+    out["n_parameters"] = loaded.model.weights().n_parameters;
+    out["threads"] = pool.size();
+    out["n_prompt"] = o.bench.n_prompt;
+    out["n_gen"] = o.bench.n_gen;
+    out["n_batch"] = o.bench.n_batch;
+    out["reps"] = o.bench.reps;
+    out["pp_tokens_per_sec"] = throughput_json(r.pp);
+    out["tg_tokens_per_sec"] = throughput_json(r.tg);
+    out["bandwidth_gbps"] = bandwidth.gb_per_sec;
+    out["tg_bandwidth_fraction"] = fraction;
+    std::puts(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return;
+  }
+  print_table(o, loaded.model, pool.size(), r);
+  fmt::print("\nmemory read bandwidth: {:.1f} GB/s with {} threads", bandwidth.gb_per_sec, pool.size());
+  if (!r.tg.samples.empty())
+    fmt::print("; tg{} streams the weights at {:.2f} GB/s = {:.1f}% of it", o.bench.n_gen,
+               static_cast<double>(model_bytes) * r.tg.mean / 1e9, 100.0 * fraction);
+  fmt::print("\n");
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto options = std::make_shared<BenchCommandOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt (pp) and generation (tg) throughput, like llama-bench");
+  cmd->add_option("-m,--model", options->model, "GGUF model file")->required();
+  cmd->add_option("-p,--n-prompt", options->bench.n_prompt, "Prompt tokens of the pp test (0: skip it)")
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", options->bench.n_gen, "Generated tokens of the tg test (0: skip it)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", options->threads, "Threads (default: all cores)");
+  cmd->add_option("-r,--repetitions", options->bench.reps, "Measured repetitions of each test")->capture_default_str();
+  cmd->add_option("-b,--batch-size", options->bench.n_batch, "Prompt tokens per forward pass")->capture_default_str();
+  cmd->add_option("--bandwidth-mib", options->bandwidth_mib, "Buffer read to measure memory bandwidth, in MiB")
+      ->capture_default_str();
+  cmd->add_flag("--json", options->json, "Print one JSON object instead of the table");
+  cmd->callback([options] { bench(*options); });
+}
+
+}  // namespace flux::cli
