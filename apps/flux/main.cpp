@@ -10,6 +10,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"FluxInfer: fast LLM inference on the CPU", "flux"};
   app.require_subcommand(1);
+  // Argument errors are one line, like every other error.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return "flux: error: " + std::string(e.what()) + "\n"; });
   app.set_version_flag("--version", "flux 0.1.0");
   flux::cli::add_run_command(app);
   flux::cli::add_tokenize_command(app);

@@ -31,7 +31,11 @@ void run_perplexity(const PerplexityOptions& o) {
     fmt::print(stderr, "warning: context {} is longer than the model was trained for ({})\n", o.n_ctx,
                loaded.model.config().n_ctx_train);
   ThreadPool pool(resolve_threads(o.threads));
-  const std::vector<TokenId> tokens = loaded.tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/false);
+  // As llama.cpp's tool: BOS when the model wants one, never a trailing EOS.
+  std::vector<TokenId> tokens;
+  if (loaded.tokenizer.add_bos() && loaded.tokenizer.bos() >= 0) tokens.push_back(loaded.tokenizer.bos());
+  const std::vector<TokenId> text_tokens = loaded.tokenizer.encode(text, /*add_special=*/false, /*parse_special=*/false);
+  tokens.insert(tokens.end(), text_tokens.begin(), text_tokens.end());
   fmt::print(stderr, "perplexity: {} tokens, {} windows of {}\n", tokens.size(),
              tokens.size() / static_cast<std::size_t>(std::max(1, o.n_ctx)), o.n_ctx);
   const PerplexityResult r = perplexity(loaded.model, loaded.tokenizer, pool, tokens, o.n_ctx, [](int w, double ppl) {

@@ -12,6 +12,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr int kDefaultContext = 4096;
+constexpr int kMaxContext = 1 << 24;
+
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -20,7 +23,11 @@ int resolve_context(const Model& model, const GeneratorOptions& o) {
   if (o.n_ctx < 0) throw InvalidArgument(fmt::format("context length must not be negative (got {})", o.n_ctx));
   if (o.n_batch <= 0) throw InvalidArgument(fmt::format("batch size must be positive (got {})", o.n_batch));
   if (o.block_size <= 0) throw InvalidArgument(fmt::format("KV block size must be positive (got {})", o.block_size));
-  return o.n_ctx > 0 ? o.n_ctx : static_cast<int>(model.config().n_ctx_train);
+  if (o.n_ctx > kMaxContext)
+    throw InvalidArgument(fmt::format("context length {} is larger than the supported {}", o.n_ctx, kMaxContext));
+  // Like llama.cpp's CLI: the model's training context, but at most kDefaultContext unless asked,
+  // so a 128k-context model does not reserve gigabytes of KV cache for a short prompt.
+  return o.n_ctx > 0 ? o.n_ctx : static_cast<int>(std::min<std::int64_t>(model.config().n_ctx_train, kDefaultContext));
 }
 
 KvLayout layout_for(const Model& model, int block_size) {
@@ -83,7 +90,10 @@ GenerationResult Generator::generate(const GenerationRequest& request,
   auto emit = [&](const std::string& text) {
     if (text.empty() || !keep_going) return;
     result.text += text;
-    if (on_text && !on_text(text)) keep_going = false;
+    if (on_text && !on_text(text)) {
+      keep_going = false;
+      result.finish_reason = "cancelled";
+    }
   };
 
   result.finish_reason = "length";

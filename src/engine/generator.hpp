@@ -36,12 +36,12 @@ struct GenerationMetrics {
 struct GenerationResult {
   std::vector<TokenId> tokens;        // generated ids (an end-of-generation token is included)
   std::string text;
-  std::string finish_reason;          // "stop" (EOS or stop sequence) or "length"
+  std::string finish_reason;          // "stop" (EOS or stop sequence), "length", or "cancelled" (on_text said stop)
   GenerationMetrics metrics;
 };
 
 struct GeneratorOptions {
-  int n_ctx = 0;                      // context length; 0 = the model's training context
+  int n_ctx = 0;                      // context length; 0 = the model's training context, at most 4096
   int n_batch = 512;                  // prompt tokens per forward pass
   int block_size = 16;                // KV cache block size in tokens
 };

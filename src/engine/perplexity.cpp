@@ -29,17 +29,18 @@ PerplexityResult perplexity(const Model& model, const Tokenizer& tokenizer, Thre
   const auto n_windows = static_cast<int>(tokens.size() / static_cast<std::size_t>(n_ctx));
   if (tokens.size() < 2 * static_cast<std::size_t>(n_ctx))
     throw InvalidArgument(fmt::format("the text has {} tokens; perplexity with a context of {} needs at least {}",
-                                      tokens.size(), n_ctx, 2 * n_ctx));
+                                      tokens.size(), n_ctx, 2 * static_cast<std::size_t>(n_ctx)));
   const ModelConfig& c = model.config();
   const int block_size = 16;
   KvCache cache(KvLayout{static_cast<int>(c.n_layers), static_cast<int>(c.kv_dim()), block_size},
                 (n_ctx + block_size - 1) / block_size);
   ForwardScratch scratch;
-  std::vector<float> logits(static_cast<std::size_t>(n_ctx) * static_cast<std::size_t>(c.n_vocab));
+  const int first = n_ctx / 2;
+  const int n_scored_rows = n_ctx - 1 - first;  // rows [first, n_ctx - 1) predict a known next token
+  std::vector<float> logits(static_cast<std::size_t>(n_scored_rows) * static_cast<std::size_t>(c.n_vocab));
 
   PerplexityResult result;
   result.n_ctx = n_ctx;
-  const int first = n_ctx / 2;
   double nll = 0.0;
   double nll_squared = 0.0;
   for (int w = 0; w < n_windows; ++w) {
@@ -51,12 +52,12 @@ PerplexityResult perplexity(const Model& model, const Tokenizer& tokenizer, Thre
                         tokens.begin() + static_cast<std::ptrdiff_t>(start) + n_ctx);
     if (tokenizer.add_bos() && tokenizer.bos() >= 0) batch.tokens[0] = tokenizer.bos();
     batch.sequences.push_back({table.blocks(), 0, n_ctx});
-    for (int r = 0; r < n_ctx; ++r) batch.logit_rows.push_back(r);
+    for (int r = first; r < n_ctx - 1; ++r) batch.logit_rows.push_back(r);
     forward(model, batch, cache, scratch, pool, logits);
     table.release_all(cache);
 
     for (int j = first; j < n_ctx - 1; ++j) {
-      const std::span<const float> row(logits.data() + static_cast<std::size_t>(j) * static_cast<std::size_t>(c.n_vocab),
+      const std::span<const float> row(logits.data() + static_cast<std::size_t>(j - first) * static_cast<std::size_t>(c.n_vocab),
                                        static_cast<std::size_t>(c.n_vocab));
       const double v = negative_log_likelihood(row, tokens[start + static_cast<std::size_t>(j) + 1]);
       nll += v;

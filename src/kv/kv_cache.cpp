@@ -12,7 +12,8 @@ std::size_t KvCache::bytes_per_block(const KvLayout& layout) {
 KvCache::KvCache(const KvLayout& layout, int n_blocks) : layout_(layout), n_blocks_(n_blocks) {
   check(layout.n_layers > 0 && layout.kv_dim > 0 && layout.block_size > 0 && n_blocks > 0,
         "KV cache layout must be positive");
-  storage_.resize(bytes_per_block(layout) / sizeof(std::uint16_t) * static_cast<std::size_t>(n_blocks));
+  n_elements_ = bytes_per_block(layout) / sizeof(std::uint16_t) * static_cast<std::size_t>(n_blocks);
+  storage_.reset(new std::uint16_t[n_elements_]);
   free_.reserve(static_cast<std::size_t>(n_blocks));
   // Hand out low block ids first: keeps a short sequence's blocks close together.
   for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
@@ -40,16 +41,16 @@ std::size_t KvCache::offset(int layer, int block, int slot, int which) const {
 }
 
 std::span<std::uint16_t> KvCache::key(int layer, int block, int slot) {
-  return {storage_.data() + offset(layer, block, slot, 0), static_cast<std::size_t>(layout_.kv_dim)};
+  return {storage_.get() + offset(layer, block, slot, 0), static_cast<std::size_t>(layout_.kv_dim)};
 }
 std::span<std::uint16_t> KvCache::value(int layer, int block, int slot) {
-  return {storage_.data() + offset(layer, block, slot, 1), static_cast<std::size_t>(layout_.kv_dim)};
+  return {storage_.get() + offset(layer, block, slot, 1), static_cast<std::size_t>(layout_.kv_dim)};
 }
 std::span<const std::uint16_t> KvCache::key(int layer, int block, int slot) const {
-  return {storage_.data() + offset(layer, block, slot, 0), static_cast<std::size_t>(layout_.kv_dim)};
+  return {storage_.get() + offset(layer, block, slot, 0), static_cast<std::size_t>(layout_.kv_dim)};
 }
 std::span<const std::uint16_t> KvCache::value(int layer, int block, int slot) const {
-  return {storage_.data() + offset(layer, block, slot, 1), static_cast<std::size_t>(layout_.kv_dim)};
+  return {storage_.get() + offset(layer, block, slot, 1), static_cast<std::size_t>(layout_.kv_dim)};
 }
 
 bool BlockTable::reserve(KvCache& cache, std::int64_t n_positions) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -28,7 +29,7 @@ class KvCache {
   const KvLayout& layout() const { return layout_; }
   int n_blocks() const { return n_blocks_; }
   int free_blocks() const { return static_cast<int>(free_.size()); }
-  std::size_t bytes() const { return storage_.size() * sizeof(std::uint16_t); }
+  std::size_t bytes() const { return n_elements_ * sizeof(std::uint16_t); }
   static std::size_t bytes_per_block(const KvLayout& layout);
 
   // Takes a free block; nullopt when none is left (the caller decides what to preempt).
@@ -46,7 +47,10 @@ class KvCache {
 
   KvLayout layout_;
   int n_blocks_;
-  std::vector<std::uint16_t> storage_;  // [layer][block][k|v][slot][kv_dim]
+  // [layer][block][k|v][slot][kv_dim]. Left uninitialised: a slot is written before it is read,
+  // and untouched pages of a large pool are never committed.
+  std::unique_ptr<std::uint16_t[]> storage_;
+  std::size_t n_elements_ = 0;
   std::vector<int> free_;
 };
 

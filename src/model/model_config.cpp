@@ -9,7 +9,7 @@ namespace {
 
 std::int64_t positive(const gguf::Metadata& md, const std::string& key) {
   const std::uint64_t v = md.get_uint(key);
-  if (v == 0 || v > (1ull << 31)) throw FormatError(fmt::format("metadata key '{}' has implausible value {}", key, v));
+  if (v == 0 || v >= (1ull << 31)) throw FormatError(fmt::format("metadata key '{}' has implausible value {}", key, v));
   return static_cast<std::int64_t>(v);
 }
 
