@@ -33,13 +33,7 @@ class BenchSession {
   // One forward pass over `tokens` at positions [first_pos, first_pos + size), keeping the last
   // row's logits as generation would.
   void forward_chunk(std::span<const TokenId> tokens, std::int64_t first_pos) {
-    const auto n = static_cast<std::int64_t>(tokens.size());
-    if (!table_.reserve(cache_, first_pos + n)) throw Error("the benchmark's KV cache is full");  // sized to fit
-    Batch batch;
-    batch.tokens.assign(tokens.begin(), tokens.end());
-    batch.sequences.push_back({table_.blocks(), first_pos, n});
-    batch.logit_rows.push_back(n - 1);
-    forward(model_, batch, cache_, scratch_, pool_, logits_);
+    forward_last_token(model_, tokens, first_pos, table_, cache_, scratch_, pool_, logits_);
   }
 
   // Seconds for the whole prompt, from an empty cache.

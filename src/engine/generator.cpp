@@ -69,14 +69,9 @@ GenerationResult Generator::generate(const GenerationRequest& request,
     ~ReleaseOnExit() { table.release_all(cache); }
   } release{table, cache_};
 
+  // The cache is sized for n_ctx, so it never runs out within the checks above.
   auto run = [&](std::span<const TokenId> tokens, std::int64_t first_pos) {
-    if (!table.reserve(cache_, first_pos + static_cast<std::int64_t>(tokens.size())))
-      throw Error("the KV cache is full");  // sized for n_ctx, so this is unreachable in range
-    Batch batch;
-    batch.tokens.assign(tokens.begin(), tokens.end());
-    batch.sequences.push_back({table.blocks(), first_pos, static_cast<std::int64_t>(tokens.size())});
-    batch.logit_rows.push_back(static_cast<std::int64_t>(tokens.size()) - 1);
-    forward(model_, batch, cache_, scratch_, pool_, logits);
+    forward_last_token(model_, tokens, first_pos, table, cache_, scratch_, pool_, logits);
   };
 
   // Prompt processing in chunks of n_batch tokens; only the last row's logits are kept.

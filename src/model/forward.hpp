@@ -25,4 +25,11 @@ struct ForwardScratch {
 void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScratch& scratch,
              ThreadPool& pool, std::span<float> logits);
 
+// One sequence's step: grows `table` to cover positions [first_pos, first_pos + tokens.size()),
+// runs the tokens there and writes the last token's logits ([n_vocab]). Throws flux::Error when
+// the cache has no free block left.
+void forward_last_token(const Model& model, std::span<const TokenId> tokens, std::int64_t first_pos,
+                        BlockTable& table, KvCache& cache, ForwardScratch& scratch, ThreadPool& pool,
+                        std::span<float> logits);
+
 }  // namespace flux

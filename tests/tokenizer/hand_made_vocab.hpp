@@ -17,6 +17,16 @@ namespace flux::testing {
 using tokenization::TokenType;
 using tokenization::VocabSource;
 
+// SentencePiece's spelling of a text: spaces written as ▁ (U+2581).
+inline std::string visible(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == ' ') out += "\xE2\x96\x81";
+    else out += c;
+  }
+  return out;
+}
+
 inline void add_token(VocabSource& source, std::string text, float score = 0.0f,
                       TokenType type = TokenType::Normal) {
   source.tokens.push_back(std::move(text));

@@ -14,20 +14,11 @@ namespace {
 using testing::add_token;
 using testing::bpe_source;
 using testing::id_of;
+using testing::visible;
 using testing::ids_of;
 using testing::spm_source;
 using testing::TokenType;
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // ▁
-
-std::string visible(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    if (c == ' ') out += kSpace;
-    else out += c;
-  }
-  return out;
-}
 
 tokenization::VocabSource chat_source() {
   auto source = spm_source({{visible(" "), -5.0f}, {"h", -2.0f}, {"i", -2.0f},

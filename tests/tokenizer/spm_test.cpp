@@ -11,19 +11,10 @@ namespace {
 
 using testing::byte_id;
 using testing::id_of;
+using testing::visible;
 using testing::ids_of;
 using testing::spm_source;
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // ▁
-
-std::string visible(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    if (c == ' ') out += kSpace;
-    else out += c;
-  }
-  return out;
-}
 
 Tokenizer abc_tokenizer() {
   return Tokenizer::from_source(spm_source({{visible(" "), -5.0f},
