@@ -1,34 +1,18 @@
 #include "apps/flux/model_loading.hpp"
 
-#include <fstream>
-#include <string>
-
 #include <fmt/format.h>
 
 #include "base/error.hpp"
+#include "base/system_memory.hpp"
 #include "base/thread_pool.hpp"
 
 namespace flux::cli {
-namespace {
-
-// MemTotal from /proc/meminfo, in bytes; 0 when unknown.
-std::uint64_t total_memory_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  std::uint64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemTotal:") return kib * 1024;
-  return 0;
-}
-
-}  // namespace
 
 LoadedModel load_model(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw Error(fmt::format("model file '{}' does not exist", path.string()));
   Model model = Model::load(path);
-  const std::uint64_t total = total_memory_bytes();
+  const std::uint64_t total = read_system_memory().total_bytes;
   if (total != 0 && model.weights().total_bytes > total)
     throw Error(fmt::format("model '{}' needs {:.1f} GiB of weights but this machine has {:.1f} GiB of memory",
                             path.string(), static_cast<double>(model.weights().total_bytes) / (1ull << 30),

@@ -25,20 +25,20 @@ class BenchSession {
       : model_(model),
         pool_(pool),
         options_(options),
-        cache_(KvLayout{static_cast<int>(model.config().n_layers), static_cast<int>(model.config().kv_dim()),
-                        options.block_size},
-               (max_positions + options.block_size - 1) / options.block_size),
+        kv_(KvLayout{static_cast<int>(model.config().n_layers), static_cast<int>(model.config().kv_dim()),
+                     options.block_size},
+            (max_positions + options.block_size - 1) / options.block_size, /*prefix_caching=*/false),
         logits_(static_cast<std::size_t>(model.config().n_vocab)) {}
 
   // One forward pass over `tokens` at positions [first_pos, first_pos + size), keeping the last
   // row's logits as generation would.
   void forward_chunk(std::span<const TokenId> tokens, std::int64_t first_pos) {
-    forward_last_token(model_, tokens, first_pos, table_, cache_, scratch_, pool_, logits_);
+    forward_last_token(model_, tokens, first_pos, table_, kv_, scratch_, pool_, logits_);
   }
 
   // Seconds for the whole prompt, from an empty cache.
   double prompt_seconds(std::span<const TokenId> prompt) {
-    table_.release_all(cache_);
+    kv_.free(table_);
     const auto start = Clock::now();
     for (std::size_t begin = 0; begin < prompt.size(); begin += static_cast<std::size_t>(options_.n_batch)) {
       const std::size_t len = std::min(prompt.size() - begin, static_cast<std::size_t>(options_.n_batch));
@@ -49,13 +49,13 @@ class BenchSession {
 
   // Seconds for one single-token step per token, from an empty cache.
   double generation_seconds(std::span<const TokenId> tokens) {
-    table_.release_all(cache_);
+    kv_.free(table_);
     const auto start = Clock::now();
     for (std::size_t i = 0; i < tokens.size(); ++i) forward_chunk(tokens.subspan(i, 1), static_cast<std::int64_t>(i));
     return std::chrono::duration<double>(Clock::now() - start).count();
   }
 
-  ~BenchSession() { table_.release_all(cache_); }
+  ~BenchSession() { kv_.free(table_); }
   BenchSession(const BenchSession&) = delete;
   BenchSession& operator=(const BenchSession&) = delete;
 
@@ -63,7 +63,7 @@ class BenchSession {
   const Model& model_;
   ThreadPool& pool_;
   const BenchOptions& options_;
-  KvCache cache_;
+  KvManager kv_;
   BlockTable table_;
   ForwardScratch scratch_;
   std::vector<float> logits_;

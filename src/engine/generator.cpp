@@ -42,7 +42,7 @@ Generator::Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool&
       pool_(pool),
       options_(options),
       n_ctx_(resolve_context(model, options)),
-      cache_(layout_for(model, options.block_size), (n_ctx_ + options.block_size - 1) / options.block_size) {}
+      kv_(layout_for(model, options.block_size), (n_ctx_ + options.block_size - 1) / options.block_size, false) {}
 
 GenerationResult Generator::generate(const GenerationRequest& request,
                                      const std::function<bool(std::string_view)>& on_text) {
@@ -65,13 +65,13 @@ GenerationResult Generator::generate(const GenerationRequest& request,
   BlockTable table;
   struct ReleaseOnExit {
     BlockTable& table;
-    KvCache& cache;
-    ~ReleaseOnExit() { table.release_all(cache); }
-  } release{table, cache_};
+    KvManager& kv;
+    ~ReleaseOnExit() { kv.free(table); }
+  } release{table, kv_};
 
   // The cache is sized for n_ctx, so it never runs out within the checks above.
   auto run = [&](std::span<const TokenId> tokens, std::int64_t first_pos) {
-    forward_last_token(model_, tokens, first_pos, table, cache_, scratch_, pool_, logits);
+    forward_last_token(model_, tokens, first_pos, table, kv_, scratch_, pool_, logits);
   };
 
   // Prompt processing in chunks of n_batch tokens; only the last row's logits are kept.

@@ -64,7 +64,7 @@ class Generator {
   ThreadPool& pool_;
   GeneratorOptions options_;
   int n_ctx_;
-  KvCache cache_;
+  KvManager kv_;
   ForwardScratch scratch_;
 };
 

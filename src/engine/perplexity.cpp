@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/error.hpp"
-#include "kv/kv_cache.hpp"
+#include "kv/kv_manager.hpp"
 #include "model/forward.hpp"
 
 namespace flux {
@@ -32,8 +32,8 @@ PerplexityResult perplexity(const Model& model, const Tokenizer& tokenizer, Thre
                                       tokens.size(), n_ctx, 2 * static_cast<std::size_t>(n_ctx)));
   const ModelConfig& c = model.config();
   const int block_size = 16;
-  KvCache cache(KvLayout{static_cast<int>(c.n_layers), static_cast<int>(c.kv_dim()), block_size},
-                (n_ctx + block_size - 1) / block_size);
+  KvManager kv(KvLayout{static_cast<int>(c.n_layers), static_cast<int>(c.kv_dim()), block_size},
+               (n_ctx + block_size - 1) / block_size, /*prefix_caching=*/false);
   ForwardScratch scratch;
   const int first = n_ctx / 2;
   const int n_scored_rows = n_ctx - 1 - first;  // rows [first, n_ctx - 1) predict a known next token
@@ -46,15 +46,15 @@ PerplexityResult perplexity(const Model& model, const Tokenizer& tokenizer, Thre
   for (int w = 0; w < n_windows; ++w) {
     const auto start = static_cast<std::size_t>(w) * static_cast<std::size_t>(n_ctx);
     BlockTable table;
-    check(table.reserve(cache, n_ctx), "perplexity cache sized for one window");
+    check(kv.allocate_slots(table, 0, n_ctx), "perplexity cache sized for one window");
     Batch batch;
     batch.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(start),
                         tokens.begin() + static_cast<std::ptrdiff_t>(start) + n_ctx);
     if (tokenizer.add_bos() && tokenizer.bos() >= 0) batch.tokens[0] = tokenizer.bos();
     batch.sequences.push_back({table.blocks(), 0, n_ctx});
     for (int r = first; r < n_ctx - 1; ++r) batch.logit_rows.push_back(r);
-    forward(model, batch, cache, scratch, pool, logits);
-    table.release_all(cache);
+    forward(model, batch, kv.cache(), scratch, pool, logits);
+    kv.free(table);
 
     for (int j = first; j < n_ctx - 1; ++j) {
       const std::span<const float> row(logits.data() + static_cast<std::size_t>(j - first) * static_cast<std::size_t>(c.n_vocab),

@@ -1,5 +1,7 @@
 #include "kv/kv_cache.hpp"
 
+#include <algorithm>
+
 #include "base/error.hpp"
 
 namespace flux {
@@ -14,21 +16,15 @@ KvCache::KvCache(const KvLayout& layout, int n_blocks) : layout_(layout), n_bloc
         "KV cache layout must be positive");
   n_elements_ = bytes_per_block(layout) / sizeof(std::uint16_t) * static_cast<std::size_t>(n_blocks);
   storage_.reset(new std::uint16_t[n_elements_]);
-  free_.reserve(static_cast<std::size_t>(n_blocks));
-  // Hand out low block ids first: keeps a short sequence's blocks close together.
-  for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
 }
 
-std::optional<int> KvCache::allocate() {
-  if (free_.empty()) return std::nullopt;
-  const int block = free_.back();
-  free_.pop_back();
-  return block;
-}
-
-void KvCache::release(int block) {
-  check(block >= 0 && block < n_blocks_, "released block id out of range");
-  free_.push_back(block);
+void KvCache::copy_block(int from, int to) {
+  check(from >= 0 && from < n_blocks_ && to >= 0 && to < n_blocks_, "copied block id out of range");
+  const std::size_t per_block = bytes_per_block(layout_) / sizeof(std::uint16_t) / static_cast<std::size_t>(layout_.n_layers);
+  for (int layer = 0; layer < layout_.n_layers; ++layer) {
+    const std::uint16_t* src = storage_.get() + offset(layer, from, 0, 0);
+    std::copy(src, src + per_block, storage_.get() + offset(layer, to, 0, 0));
+  }
 }
 
 std::size_t KvCache::offset(int layer, int block, int slot, int which) const {
@@ -51,27 +47,6 @@ std::span<const std::uint16_t> KvCache::key(int layer, int block, int slot) cons
 }
 std::span<const std::uint16_t> KvCache::value(int layer, int block, int slot) const {
   return {storage_.get() + offset(layer, block, slot, 1), static_cast<std::size_t>(layout_.kv_dim)};
-}
-
-bool BlockTable::reserve(KvCache& cache, std::int64_t n_positions) {
-  const std::int64_t bs = cache.layout().block_size;
-  const std::int64_t needed = (n_positions + bs - 1) / bs;
-  const std::size_t before = blocks_.size();
-  while (static_cast<std::int64_t>(blocks_.size()) < needed) {
-    const auto block = cache.allocate();
-    if (!block) {
-      for (std::size_t i = before; i < blocks_.size(); ++i) cache.release(blocks_[i]);
-      blocks_.resize(before);
-      return false;
-    }
-    blocks_.push_back(*block);
-  }
-  return true;
-}
-
-void BlockTable::release_all(KvCache& cache) {
-  for (int b : blocks_) cache.release(b);
-  blocks_.clear();
 }
 
 }  // namespace flux

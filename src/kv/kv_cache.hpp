@@ -2,11 +2,12 @@
 // Key/value storage in fixed-size blocks. A block holds `block_size` consecutive token positions
 // of one sequence for every layer; a sequence reaches its blocks through a BlockTable, so the
 // model never assumes its keys are contiguous. K and V are stored as F16, as llama.cpp does.
+// Which block belongs to whom is the BlockPool's business (kv/block_pool.hpp); this class only
+// holds the bytes.
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <span>
 #include <vector>
 
@@ -28,13 +29,11 @@ class KvCache {
 
   const KvLayout& layout() const { return layout_; }
   int n_blocks() const { return n_blocks_; }
-  int free_blocks() const { return static_cast<int>(free_.size()); }
   std::size_t bytes() const { return n_elements_ * sizeof(std::uint16_t); }
   static std::size_t bytes_per_block(const KvLayout& layout);
 
-  // Takes a free block; nullopt when none is left (the caller decides what to preempt).
-  std::optional<int> allocate();
-  void release(int block);
+  // Copies every layer's keys and values of block `from` into block `to` (copy-on-write).
+  void copy_block(int from, int to);
 
   // F16 rows of kv_dim elements for one token slot of one block in one layer.
   std::span<std::uint16_t> key(int layer, int block, int slot);
@@ -51,26 +50,6 @@ class KvCache {
   // and untouched pages of a large pool are never committed.
   std::unique_ptr<std::uint16_t[]> storage_;
   std::size_t n_elements_ = 0;
-  std::vector<int> free_;
-};
-
-// The blocks of one sequence, in position order: position p lives in block blocks[p / block_size]
-// at slot p % block_size.
-class BlockTable {
- public:
-  // Grows the table so that positions [0, n_positions) have blocks; false when the cache ran out
-  // (the table keeps what it had).
-  bool reserve(KvCache& cache, std::int64_t n_positions);
-  // Gives every block back to the cache.
-  void release_all(KvCache& cache);
-
-  std::span<const int> blocks() const { return blocks_; }
-  std::int64_t capacity(const KvCache& cache) const {
-    return static_cast<std::int64_t>(blocks_.size()) * cache.layout().block_size;
-  }
-
- private:
-  std::vector<int> blocks_;
 };
 
 }  // namespace flux

@@ -8,6 +8,7 @@
 #include "base/thread_pool.hpp"
 #include "kernels/matmul.hpp"
 #include "kv/kv_cache.hpp"
+#include "kv/kv_manager.hpp"
 #include "model/batch.hpp"
 #include "model/model.hpp"
 
@@ -29,7 +30,7 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
 // runs the tokens there and writes the last token's logits ([n_vocab]). Throws flux::Error when
 // the cache has no free block left.
 void forward_last_token(const Model& model, std::span<const TokenId> tokens, std::int64_t first_pos,
-                        BlockTable& table, KvCache& cache, ForwardScratch& scratch, ThreadPool& pool,
+                        BlockTable& table, KvManager& kv, ForwardScratch& scratch, ThreadPool& pool,
                         std::span<float> logits);
 
 }  // namespace flux

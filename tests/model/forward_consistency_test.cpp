@@ -154,7 +154,8 @@ TEST_P(ForwardConsistency, LogitRowsSelectRowsInTheOrderAsked) {
 
   BlockTable table;
   KvCache cache(KvLayout{static_cast<int>(spec_.n_layers), static_cast<int>(model_->config().kv_dim()), 4}, 8);
-  ASSERT_TRUE(table.reserve(cache, static_cast<std::int64_t>(prompt_.size())));
+  BlockPool blocks(8);
+  ASSERT_TRUE(table.reserve(blocks, 4, static_cast<std::int64_t>(prompt_.size())));
   Batch batch;
   batch.tokens = prompt_;
   batch.sequences = {BatchSequence{table.blocks(), 0, static_cast<std::int64_t>(prompt_.size())}};

@@ -7,23 +7,28 @@
 namespace flux::testing {
 namespace {
 
+int block_count(const DriverOptions& o) { return o.n_blocks > 0 ? o.n_blocks : 4 * (64 + o.block_size - 1) / o.block_size; }
+
 KvCache make_cache(const Model& model, const DriverOptions& o) {
   const ModelConfig& c = model.config();
-  const int n_blocks = o.n_blocks > 0 ? o.n_blocks : 4 * (64 + o.block_size - 1) / o.block_size;
-  KvCache cache(KvLayout{static_cast<int>(c.n_layers), static_cast<int>(c.kv_dim()), o.block_size}, n_blocks);
-  // Take every block, then give them back in a shuffled order: later allocations come out of
-  // the free list in that order, so a sequence's blocks are scattered.
+  return KvCache(KvLayout{static_cast<int>(c.n_layers), static_cast<int>(c.kv_dim()), o.block_size}, block_count(o));
+}
+
+// Take every block, then give them back in a shuffled order: later allocations come out of the
+// free list in that order, so a sequence's blocks are scattered.
+BlockPool make_shuffled_pool(const DriverOptions& o) {
+  BlockPool pool(block_count(o));
   std::vector<int> blocks;
-  while (auto b = cache.allocate()) blocks.push_back(*b);
+  while (auto b = pool.allocate()) blocks.push_back(*b);
   SeededRandom(o.shuffle_seed).shuffle(std::span<int>(blocks));
-  for (int b : blocks) cache.release(b);
-  return cache;
+  for (int b : blocks) pool.release(b);
+  return pool;
 }
 
 }  // namespace
 
 ForwardDriver::ForwardDriver(const Model& model, DriverOptions options)
-    : model_(model), cache_(make_cache(model, options)), pool_(options.n_threads) {}
+    : model_(model), cache_(make_cache(model, options)), blocks_(make_shuffled_pool(options)), pool_(options.n_threads) {}
 
 int ForwardDriver::new_sequence() {
   tables_.emplace_back();
@@ -36,7 +41,7 @@ std::vector<std::vector<float>> ForwardDriver::run(const std::vector<SequenceFee
   for (const SequenceFeed& f : feeds) {
     const auto s = static_cast<std::size_t>(f.sequence);
     const auto n = static_cast<std::int64_t>(f.tokens.size());
-    if (!tables_[s].reserve(cache_, lengths_[s] + n)) throw std::runtime_error("test KV cache is too small");
+    if (!tables_[s].reserve(blocks_, cache_.layout().block_size, lengths_[s] + n)) throw std::runtime_error("test KV cache is too small");
     batch.sequences.push_back(BatchSequence{tables_[s].blocks(), lengths_[s], n});
     batch.tokens.insert(batch.tokens.end(), f.tokens.begin(), f.tokens.end());
   }

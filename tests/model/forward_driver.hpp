@@ -9,6 +9,8 @@
 
 #include "base/thread_pool.hpp"
 #include "kv/kv_cache.hpp"
+#include "kv/block_pool.hpp"
+#include "kv/block_table.hpp"
 #include "model/forward.hpp"
 #include "model/model.hpp"
 
@@ -48,6 +50,7 @@ class ForwardDriver {
  private:
   const Model& model_;
   KvCache cache_;
+  BlockPool blocks_;
   ThreadPool pool_;
   ForwardScratch scratch_;
   std::vector<BlockTable> tables_;

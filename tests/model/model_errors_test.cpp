@@ -185,7 +185,8 @@ TEST_F(BatchErrors, ARejectedBatchLeavesTheSequenceUsable) {
 TEST_F(BatchErrors, PositionsBeyondTheBlockTableAreInvalidArgument) {
   BlockTable table;
   KvCache cache(KvLayout{2, static_cast<int>(model_->config().kv_dim()), 4}, 4);
-  ASSERT_TRUE(table.reserve(cache, 4));
+  BlockPool blocks(4);
+  ASSERT_TRUE(table.reserve(blocks, 4, 4));
   Batch batch;
   batch.tokens = {1, 2, 3, 4, 5};  // five positions, one block of four
   batch.sequences = {BatchSequence{table.blocks(), 0, 5}};
