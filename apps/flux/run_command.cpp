@@ -1,5 +1,6 @@
 // flux run: generate text from a prompt.
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -12,8 +13,7 @@
 #include "apps/flux/commands.hpp"
 #include "apps/flux/model_loading.hpp"
 #include "base/error.hpp"
-#include "base/thread_pool.hpp"
-#include "engine/generator.hpp"
+#include "flux/engine.hpp"
 
 namespace flux::cli {
 namespace {
@@ -43,51 +43,69 @@ void run(const RunOptions& o) {
   if (!o.prompt.empty() && !o.prompt_file.empty()) throw InvalidArgument("give either -p or -f, not both");
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
   LoadedModel loaded = load_model(o.model);
-  ThreadPool pool(resolve_threads(o.threads));
-  Generator generator(loaded.model, loaded.tokenizer, pool,
-                      GeneratorOptions{.n_ctx = o.n_ctx, .n_batch = o.n_batch, .block_size = 16});
+  // One request: a one-sequence engine stepped on this thread, the same path the server takes.
+  Engine engine(loaded.model, loaded.tokenizer,
+                EngineOptions{.n_ctx = o.n_ctx,
+                              .max_seqs = 1,
+                              .max_batched_tokens = o.n_batch,
+                              .threads = resolve_threads(o.threads),
+                              .background = false});
 
-  GenerationRequest request;
-  request.prompt = loaded.tokenizer.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
-  if (request.prompt.empty()) throw InvalidArgument("the prompt is empty and the model adds no BOS token");
-  const auto room = generator.context_length() - static_cast<int>(request.prompt.size());
+  Request request;
+  request.prompt_tokens = loaded.tokenizer.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (request.prompt_tokens.empty()) throw InvalidArgument("the prompt is empty and the model adds no BOS token");
+  const std::vector<TokenId> prompt_tokens = request.prompt_tokens;
+  const auto room = engine.context_length() - static_cast<int>(prompt_tokens.size());
   if (room <= 0)
-    throw InvalidArgument(fmt::format("the prompt has {} tokens but the context holds {}", request.prompt.size(),
-                                      generator.context_length()));
-  request.max_tokens = o.n_predict < 0 ? room : o.n_predict;
+    throw InvalidArgument(fmt::format("the prompt has {} tokens but the context holds {}", prompt_tokens.size(),
+                                      engine.context_length()));
+  // Like llama.cpp's CLI, generation stops when the context is full (finish reason "length").
+  request.max_tokens = o.n_predict < 0 ? room : std::min(o.n_predict, room);
   request.sampling = o.sampling;
   request.sampling.seed = o.seed >= 0 ? static_cast<std::uint64_t>(o.seed) : std::random_device{}();
   request.stop = o.stop;
   request.ignore_eos = o.ignore_eos;
+  if (!o.json) {
+    request.on_output = [](const RequestOutput& out) {
+      for (const ChoiceOutput& choice : out.choices) std::fwrite(choice.text.data(), 1, choice.text.size(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  const std::uint64_t seed = request.sampling.seed;
 
+  RequestOutput r;
+  if (o.n_predict == 0) {
+    r.choices.push_back(ChoiceOutput{.finish = FinishReason::Length});
+  } else {
+    r = engine.generate(std::move(request));
+  }
+  if (!r.error.empty()) throw Error(r.error);
+  const ChoiceOutput& choice = r.choices.at(0);
+  const double prompt_s = r.metrics.ttft_ms / 1000.0;
+  const double prompt_tokens_per_sec = prompt_s > 0 ? static_cast<double>(prompt_tokens.size()) / prompt_s : 0;
+  const double tokens_per_sec = r.metrics.tpot_ms > 0 ? 1000.0 / r.metrics.tpot_ms : 0;
   if (o.json) {
-    const GenerationResult r = generator.generate(request);
     nlohmann::json out;
-    out["prompt_tokens"] = request.prompt;
-    out["tokens"] = r.tokens;
-    out["text"] = r.text;
-    out["finish_reason"] = r.finish_reason;
-    out["seed"] = request.sampling.seed;
+    out["prompt_tokens"] = prompt_tokens;
+    out["tokens"] = choice.tokens;
+    out["text"] = choice.text;
+    out["finish_reason"] = to_string(choice.finish);
+    out["seed"] = seed;
     out["metrics"] = {{"ttft_ms", r.metrics.ttft_ms},
-                      {"latency_ms", r.metrics.latency_ms},
-                      {"tokens_per_sec", r.metrics.tokens_per_sec},
-                      {"prompt_tokens_per_sec", r.metrics.prompt_tokens_per_sec},
-                      {"prompt_ms", r.metrics.prompt_ms},
-                      {"threads", pool.size()}};
+                      {"latency_ms", r.metrics.e2e_ms},
+                      {"tokens_per_sec", tokens_per_sec},
+                      {"prompt_tokens_per_sec", prompt_tokens_per_sec},
+                      {"prompt_ms", r.metrics.ttft_ms},
+                      {"threads", resolve_threads(o.threads)}};
     std::puts(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return;
   }
-  const GenerationResult r = generator.generate(request, [](std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  });
   std::fputc('\n', stdout);
   std::fprintf(stderr,
-               "\nprompt: %zu tokens in %.1f ms (%.1f tok/s) | generated: %zu tokens (%.1f tok/s) | ttft %.1f ms | "
+               "\nprompt: %zu tokens, first token after %.1f ms (%.1f tok/s) | generated: %zu tokens (%.1f tok/s) | "
                "%d threads\n",
-               request.prompt.size(), r.metrics.prompt_ms, r.metrics.prompt_tokens_per_sec, r.tokens.size(),
-               r.metrics.tokens_per_sec, r.metrics.ttft_ms, pool.size());
+               prompt_tokens.size(), r.metrics.ttft_ms, prompt_tokens_per_sec, choice.tokens.size(), tokens_per_sec,
+               resolve_threads(o.threads));
 }
 
 }  // namespace

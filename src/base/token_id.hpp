@@ -1,10 +1,4 @@
 #pragma once
+// TokenId is part of the public API; internal code includes it from here.
 
-#include <cstdint>
-
-namespace flux {
-
-// A token's index in the model's vocabulary.
-using TokenId = std::int32_t;
-
-}  // namespace flux
+#include "flux/token.hpp"
