@@ -289,8 +289,8 @@ bool Engine::Impl::step() {
       fail_step(step, e.what());
     }
   }
-  publish_metrics(step.empty() ? nullptr : &step);
   deliver();
+  publish_metrics(step.empty() ? nullptr : &step);
   return !step.empty() || !arrived.empty() || !to_abort.empty();
 }
 
@@ -378,6 +378,7 @@ void Engine::Impl::shutdown() {
   for (auto& [id, state] : requests)
     if (!state->finished()) abort_request(*state);
   deliver();
+  publish_metrics(nullptr);
 }
 
 Engine::Engine(const Model& model, const Tokenizer& tokenizer, EngineOptions options)
