@@ -13,6 +13,7 @@
 #include "base/memory_bandwidth.hpp"
 #include "base/thread_pool.hpp"
 #include "engine/bench.hpp"
+#include "engine/serving_bench.hpp"
 
 namespace flux::cli {
 namespace {
@@ -23,6 +24,12 @@ struct BenchCommandOptions {
   int threads = 0;
   int bandwidth_mib = 1024;
   bool json = false;
+  // Serving mode (--concurrency): requests through the engine instead of pp/tg.
+  int concurrency = 0;
+  int requests = 0;
+  int shared_prefix = 0;
+  std::uint64_t kv_mem = 0;
+  int max_batched_tokens = 512;
 };
 
 std::string human_bytes(std::uint64_t bytes) {
@@ -59,7 +66,66 @@ void print_table(const BenchCommandOptions& o, const Model& model, int threads, 
   row(fmt::format("tg{}", o.bench.n_gen), r.tg);
 }
 
+nlohmann::json percentiles_json(const Percentiles& p) { return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}}; }
+
+void serving_bench(const BenchCommandOptions& o) {
+  LoadedModel loaded = load_model(o.model);
+  ServingBenchOptions s;
+  s.concurrency = o.concurrency;
+  s.requests = o.requests > 0 ? o.requests : 4 * o.concurrency;
+  s.n_prompt = o.bench.n_prompt;
+  s.n_gen = o.bench.n_gen;
+  s.shared_prefix = o.shared_prefix;
+  s.engine.threads = resolve_threads(o.threads);
+  s.engine.kv_mem_bytes = o.kv_mem;
+  s.engine.max_batched_tokens = o.max_batched_tokens;
+  const ServingBenchResult r = run_serving_bench(loaded.model, loaded.tokenizer, s);
+  if (o.json) {
+    nlohmann::json out;
+    out["model"] = std::filesystem::path(o.model).filename().string();
+    out["model_path"] = o.model;
+    out["threads"] = s.engine.threads;
+    out["concurrency"] = s.concurrency;
+    out["requests"] = s.requests;
+    out["n_prompt"] = s.n_prompt;
+    out["n_gen"] = s.n_gen;
+    out["shared_prefix"] = s.shared_prefix;
+    out["seconds"] = r.seconds;
+    out["output_tokens_per_sec"] = r.output_tokens_per_sec;
+    out["requests_per_sec"] = r.requests_per_sec;
+    out["ttft_ms"] = percentiles_json(r.ttft_ms);
+    out["tpot_ms"] = percentiles_json(r.tpot_ms);
+    out["e2e_ms"] = percentiles_json(r.e2e_ms);
+    out["ttft_ms_prefix_hit"] = percentiles_json(r.ttft_ms_prefix_hit);
+    out["ttft_ms_cold"] = percentiles_json(r.ttft_ms_cold);
+    out["n_prefix_hit"] = r.n_prefix_hit;
+    out["n_cold"] = r.n_cold;
+    out["prefix_hit_rate"] = r.prefix_hit_rate;
+    out["peak_kv_blocks"] = r.peak_kv_blocks;
+    out["kv_blocks_total"] = r.kv_blocks_total;
+    out["preemptions"] = r.preemptions;
+    std::puts(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return;
+  }
+  fmt::print("{} requests, concurrency {}, prompt {} (+{} shared) + {} generated tokens, {} threads: {:.2f} s\n",
+             s.requests, s.concurrency, s.n_prompt, s.shared_prefix, s.n_gen, s.engine.threads, r.seconds);
+  fmt::print("output {:.2f} tok/s | {:.3f} req/s | prefix hit rate {:.1f}% | peak KV {} of {} blocks | {} preemptions\n",
+             r.output_tokens_per_sec, r.requests_per_sec, 100.0 * r.prefix_hit_rate, r.peak_kv_blocks,
+             r.kv_blocks_total, r.preemptions);
+  auto row = [](const char* name, const Percentiles& p) {
+    fmt::print("{:<22} p50 {:9.2f}  p90 {:9.2f}  p99 {:9.2f}\n", name, p.p50, p.p90, p.p99);
+  };
+  row("ttft ms", r.ttft_ms);
+  row("tpot ms", r.tpot_ms);
+  row("e2e ms", r.e2e_ms);
+  if (r.n_prefix_hit > 0) row(fmt::format("ttft ms (hit, {})", r.n_prefix_hit).c_str(), r.ttft_ms_prefix_hit);
+  if (r.n_cold > 0) row(fmt::format("ttft ms (cold, {})", r.n_cold).c_str(), r.ttft_ms_cold);
+}
+
 void bench(const BenchCommandOptions& o) {
+  if (o.concurrency > 0) return serving_bench(o);
+  if (o.requests > 0 || o.shared_prefix > 0)
+    throw InvalidArgument("--requests and --shared-prefix need --concurrency");
   if (o.bandwidth_mib < 1) throw InvalidArgument(fmt::format("--bandwidth-mib must be at least 1 (got {})", o.bandwidth_mib));
   LoadedModel loaded = load_model(o.model);
   validate(o.bench, loaded.model);  // before the bandwidth measurement, so bad flags fail at once
@@ -114,6 +180,16 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--bandwidth-mib", options->bandwidth_mib, "Buffer read to measure memory bandwidth, in MiB")
       ->capture_default_str();
   cmd->add_flag("--json", options->json, "Print one JSON object instead of the table");
+  cmd->add_option("--concurrency", options->concurrency,
+                  "Serving mode: requests kept in flight through the engine (instead of pp/tg)");
+  cmd->add_option("--requests", options->requests, "Serving mode: requests in all (default: 4 x concurrency)");
+  cmd->add_option("--shared-prefix", options->shared_prefix,
+                  "Serving mode: prompt tokens every request shares before its own -p tokens")
+      ->capture_default_str();
+  cmd->add_option("--kv-mem", options->kv_mem, "Serving mode: KV cache size in bytes (0: enough for all)")
+      ->capture_default_str();
+  cmd->add_option("--max-batched-tokens", options->max_batched_tokens, "Serving mode: tokens per step at most")
+      ->capture_default_str();
   cmd->callback([options] { bench(*options); });
 }
 

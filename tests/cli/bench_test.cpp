@@ -57,6 +57,36 @@ TEST(CliBench, SkippedTestIsNull) {
   expect_throughput(j.at("tg_tokens_per_sec"), 1, "tg");
 }
 
+TEST(CliBench, ServingModeJsonHasEveryField) {
+  const ProcessResult r = run_process({flux_cli().string(), "bench", "-m", stories(), "--json", "--concurrency", "4",
+                                       "--requests", "12", "-p", "8", "-n", "6", "--shared-prefix", "48", "-t", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j.at("output_tokens_per_sec").get<double>(), 0.0);
+  EXPECT_GT(j.at("requests_per_sec").get<double>(), 0.0);
+  for (const char* key : {"ttft_ms", "tpot_ms", "e2e_ms"}) {
+    const auto& p = j.at(key);
+    EXPECT_LE(p.at("p50").get<double>(), p.at("p90").get<double>()) << key;
+    EXPECT_LE(p.at("p90").get<double>(), p.at("p99").get<double>()) << key;
+  }
+  EXPECT_GT(j.at("ttft_ms").at("p50").get<double>(), 0.0);
+  // 48 shared tokens are 3 full blocks: every request after the first wave reuses them.
+  EXPECT_GT(j.at("prefix_hit_rate").get<double>(), 0.0);
+  EXPECT_GT(j.at("n_prefix_hit").get<int>(), 0);
+  EXPECT_GT(j.at("peak_kv_blocks").get<int>(), 0);
+  EXPECT_EQ(j.at("n_prefix_hit").get<int>() + j.at("n_cold").get<int>(), 12);
+}
+
+TEST(CliBench, ServingModeFlagsAreChecked) {
+  const ProcessResult r = flux_bench({"--requests", "4"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--concurrency"), std::string::npos) << r.err;
+  const ProcessResult too_long = run_process({flux_cli().string(), "bench", "-m", stories(), "--concurrency", "2",
+                                              "-p", "100", "-n", "100"});
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_NE(too_long.err.find("do not fit the context"), std::string::npos) << too_long.err;
+}
+
 TEST(CliBench, TableLooksLikeLlamaBench) {
   const ProcessResult r = flux_bench({"-p", "8", "-n", "4", "-r", "1", "-t", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
