@@ -13,7 +13,8 @@ int text_kv_blocks(const KvLayout& layout, const MemoryBudgetRequest& request, s
                    std::uint64_t available_memory) {
   if (request.bytes != 0 && request.fraction != 0)
     throw InvalidArgument("give the KV memory either in bytes or as a fraction, not both");
-  if (request.fraction < 0 || request.fraction > 1)
+  // Written so that NaN (which fails every comparison) is rejected too.
+  if (!(request.fraction >= 0 && request.fraction <= 1))
     throw InvalidArgument(fmt::format("KV memory fraction must be in (0, 1] (got {})", request.fraction));
   const std::uint64_t per_block = KvCache::bytes_per_block(layout);
   std::uint64_t bytes = request.bytes;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <numeric>
 #include <optional>
+#include <ostream>
 #include <random>
 #include <set>
 #include <string>
@@ -650,6 +651,9 @@ struct StressParams {
   bool prefix_caching;
   int lookahead;
   unsigned seed;
+  friend void PrintTo(const StressParams& p, std::ostream* os) {
+    *os << "{prefix_caching " << p.prefix_caching << ", lookahead " << p.lookahead << ", seed " << p.seed << "}";
+  }
 };
 
 class SchedulerStress : public ::testing::TestWithParam<StressParams> {};
