@@ -6,9 +6,9 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
-  libpcre2-dev libxxhash-dev
+  libpcre2-dev libxxhash-dev libcpp-httplib-dev
   clang-16 libclang-rt-16-dev
-  python3
+  python3 python3-jinja2
 )
 
 missing=()
