@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "apps/flux/byte_size.hpp"
 #include "apps/flux/commands.hpp"
 #include "apps/flux/model_loading.hpp"
 #include "base/error.hpp"
@@ -28,7 +29,7 @@ struct BenchCommandOptions {
   int concurrency = 0;
   int requests = 0;
   int shared_prefix = 0;
-  std::uint64_t kv_mem = 0;
+  std::string kv_mem;
   int max_batched_tokens = 512;
 };
 
@@ -77,7 +78,7 @@ void serving_bench(const BenchCommandOptions& o) {
   s.n_gen = o.bench.n_gen;
   s.shared_prefix = o.shared_prefix;
   s.engine.threads = resolve_threads(o.threads);
-  s.engine.kv_mem_bytes = o.kv_mem;
+  if (!o.kv_mem.empty()) s.engine.kv_mem_bytes = parse_byte_size(o.kv_mem, "--kv-mem");
   s.engine.max_batched_tokens = o.max_batched_tokens;
   const ServingBenchResult r = run_serving_bench(loaded.model, loaded.tokenizer, s);
   if (o.json) {
@@ -186,8 +187,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--shared-prefix", options->shared_prefix,
                   "Serving mode: prompt tokens every request shares before its own -p tokens")
       ->capture_default_str();
-  cmd->add_option("--kv-mem", options->kv_mem, "Serving mode: KV cache size in bytes (0: enough for all)")
-      ->capture_default_str();
+  cmd->add_option("--kv-mem", options->kv_mem, "Serving mode: KV cache size, e.g. 512M (default: enough for all)");
   cmd->add_option("--max-batched-tokens", options->max_batched_tokens, "Serving mode: tokens per step at most")
       ->capture_default_str();
   cmd->callback([options] { bench(*options); });

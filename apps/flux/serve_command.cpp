@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "apps/flux/byte_size.hpp"
 #include "apps/flux/chat_renderer.hpp"
 #include "apps/flux/commands.hpp"
 #include "apps/flux/model_loading.hpp"
@@ -30,6 +31,7 @@ struct ServeOptions {
   std::string served_model_name;
   std::string chat_template;
   EngineOptions engine;
+  std::string kv_mem;
   int drain_timeout_s = 30;
   bool no_prefix_cache = false;
 };
@@ -49,6 +51,7 @@ void serve(ServeOptions o) {
     o.http.api_key = read_key_file(o.api_key_file);
   }
   if (o.drain_timeout_s < 0) throw InvalidArgument("--drain-timeout must not be negative");
+  if (!o.kv_mem.empty()) o.engine.kv_mem_bytes = parse_byte_size(o.kv_mem, "--kv-mem");
   std::error_code ec;
   if (!std::filesystem::exists(o.model, ec)) throw Error(fmt::format("model file '{}' does not exist", o.model));
 
@@ -109,8 +112,8 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-seqs", o->engine.max_seqs, "Sequences batched per step")->capture_default_str();
   cmd->add_option("--max-queue", o->engine.max_queue, "Waiting requests before 503 (0: no limit)")->capture_default_str();
-  cmd->add_option("--kv-mem", o->engine.kv_mem_bytes, "KV cache size in bytes (0: max-seqs full contexts, capped)")
-      ->capture_default_str();
+  cmd->add_option("--kv-mem", o->kv_mem, "KV cache size, e.g. 2G (default: max-seqs full contexts, capped)");
+  cmd->add_option("--kv-mem-fraction", o->engine.kv_mem_fraction, "KV cache size as a share of available memory");
   cmd->add_option("--max-batched-tokens", o->engine.max_batched_tokens, "Tokens per step")->capture_default_str();
   cmd->add_option("--block-size", o->engine.block_size, "KV block size in tokens")->capture_default_str();
   cmd->add_flag("--no-prefix-cache", o->no_prefix_cache, "Do not reuse cached prompt prefixes");
