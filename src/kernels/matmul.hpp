@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "base/thread_pool.hpp"
@@ -28,13 +29,33 @@ struct WeightMatrix {
 // Scratch for activations converted to the weight's dot-product type; reused across calls so a
 // forward pass allocates nothing once warm.
 struct MatmulScratch {
-  std::vector<std::byte> quantized_input;
+  // One buffer per activation type in use (fused weights of mixed types need more than one).
+  std::vector<std::pair<TensorType, std::vector<std::byte>>> quantized_inputs;
 };
 
 // out[r, j] = dot(w.row(j), in[r, :]) for n_rows input rows.
 // in: [n_rows, w.cols] floats; out: [n_rows, w.rows] floats.
 void matmul(const WeightMatrix& w, std::span<const float> in, std::span<float> out,
             std::int64_t n_rows, MatmulScratch& scratch, ThreadPool& pool);
+
+// Several weights that read the same input rows, in one pass (the Q, K and V projections): the
+// input is converted once per activation type, and one parallel split covers the rows of every
+// weight, so the pool synchronises once instead of once per weight. Each output equals what
+// matmul() gives for that weight alone, bit for bit.
+struct MatmulTarget {
+  const WeightMatrix* weight = nullptr;
+  std::span<float> out;  // [n_rows, weight->rows]
+};
+void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> in, std::int64_t n_rows,
+                 MatmulScratch& scratch, ThreadPool& pool);
+
+// The SwiGLU feed-forward's first half in one pass: out[r, j] = silu(gate_j . in_r) * (up_j . in_r).
+// Each thread multiplies the gate and up rows of its share and applies SiLU-multiply to them
+// while they are in cache; equal, bit for bit, to two matmuls followed by silu_mul.
+// `up_out` is scratch of the same shape as `out`.
+void matmul_gated_silu(const WeightMatrix& gate, const WeightMatrix& up, std::span<const float> in,
+                       std::span<float> out, std::span<float> up_out, std::int64_t n_rows, MatmulScratch& scratch,
+                       ThreadPool& pool);
 
 // Copies row `r` of any supported weight type into `out` as floats (embedding lookups).
 void dequantize_weight_row(const WeightMatrix& w, std::int64_t r, std::span<float> out);

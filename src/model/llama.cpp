@@ -91,9 +91,9 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
 
     // Attention block.
     for (std::int64_t r = 0; r < n; ++r) rms_norm(row(s.x, r, c.n_embd), l.attn_norm, c.rms_eps, row(s.xn, r, c.n_embd));
-    matmul(l.wq, s.xn, s.q, n, s.matmul, pool);  // q: [n, n_heads * head_dim]
-    matmul(l.wk, s.xn, s.k, n, s.matmul, pool);  // k: [n, n_kv_heads * head_dim]
-    matmul(l.wv, s.xn, s.v, n, s.matmul, pool);  // v: [n, n_kv_heads * head_dim]
+    // q: [n, n_heads * head_dim]; k, v: [n, n_kv_heads * head_dim], in one pass over xn.
+    const MatmulTarget qkv[] = {{&l.wq, s.q}, {&l.wk, s.k}, {&l.wv, s.v}};
+    matmul_many(qkv, s.xn, n, s.matmul, pool);
     add_bias(s.q, l.bq, n);
     add_bias(s.k, l.bk, n);
     add_bias(s.v, l.bv, n);
@@ -113,9 +113,7 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
 
     // Feed-forward block.
     for (std::int64_t r = 0; r < n; ++r) rms_norm(row(s.x, r, c.n_embd), l.ffn_norm, c.rms_eps, row(s.xn, r, c.n_embd));
-    matmul(l.gate, s.xn, s.gate, n, s.matmul, pool);  // gate: [n, n_ff]
-    matmul(l.up, s.xn, s.up, n, s.matmul, pool);      // up: [n, n_ff]
-    silu_mul(s.gate, s.up);
+    matmul_gated_silu(l.gate, l.up, s.xn, s.gate, s.up, n, s.matmul, pool);  // gate: [n, n_ff], SiLU(gate) * up
     matmul(l.down, s.gate, s.proj, n, s.matmul, pool);  // proj: [n, n_embd]
     add_in_place(s.x, s.proj);
   }

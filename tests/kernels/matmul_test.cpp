@@ -16,6 +16,7 @@
 
 #include "base/thread_pool.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/ops.hpp"
 #include "kernels/seeded_random.hpp"
 #include "tensor/quant.hpp"
 
@@ -167,6 +168,64 @@ TEST_P(MatmulOracle, ThreadCountDoesNotChangeAnyBit) {
   for (std::size_t i = 1; i < results.size(); ++i)
     EXPECT_EQ(std::memcmp(results[0].data(), results[i].data(), results[0].size() * sizeof(float)), 0)
         << type_name(type) << ": " << i + 1 << " threads differ from 1 thread";
+}
+
+// Batch invariance: a row's result must not depend on the other rows it is computed with (the
+// engine's guarantee that batching never changes a sequence's tokens).
+TEST_P(MatmulOracle, EachInputRowIsIndependentOfTheBatch) {
+  const TensorType type = GetParam();
+  const std::int64_t cols = 3 * column_unit(type);
+  const std::int64_t rows = 37;
+  const std::int64_t n_in = 6;
+  const EncodedMatrix w = make_weights(type, rows, cols, 31);
+  SeededRandom random(77);
+  const std::vector<float> in = random.normals(static_cast<std::size_t>(n_in * cols), 1.0f);
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  std::vector<float> batched(static_cast<std::size_t>(n_in * rows));
+  matmul(w.view, in, batched, n_in, scratch, pool);
+  for (std::int64_t r = 0; r < n_in; ++r) {
+    std::vector<float> alone(static_cast<std::size_t>(rows));
+    matmul(w.view, std::span(in).subspan(static_cast<std::size_t>(r * cols), static_cast<std::size_t>(cols)), alone, 1,
+           scratch, pool);
+    EXPECT_EQ(std::memcmp(alone.data(), batched.data() + r * rows, alone.size() * sizeof(float)), 0)
+        << type_name(type) << ": row " << r << " differs when batched";
+  }
+}
+
+// The fused forms equal the unfused ones bit for bit: Q, K, V in one pass (here with mixed types
+// and widths), and gate/up with SiLU-multiply.
+TEST_P(MatmulOracle, FusedProjectionsEqualSeparateOnes) {
+  const TensorType type = GetParam();
+  const std::int64_t cols = 2 * std::max(column_unit(type), column_unit(TensorType::Q8_0));
+  if (cols % column_unit(TensorType::Q8_0) != 0) GTEST_SKIP();
+  const std::int64_t n_in = 3;
+  const EncodedMatrix a = make_weights(type, 29, cols, 5);
+  const EncodedMatrix b = make_weights(TensorType::Q8_0, 11, cols, 6);
+  const EncodedMatrix c = make_weights(type, 7, cols, 7);
+  SeededRandom random(9);
+  const std::vector<float> in = random.normals(static_cast<std::size_t>(n_in * cols), 1.0f);
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  auto separate = [&](const EncodedMatrix& m) {
+    std::vector<float> out(static_cast<std::size_t>(n_in * m.view.rows));
+    matmul(m.view, in, out, n_in, scratch, pool);
+    return out;
+  };
+  std::vector<float> fa(static_cast<std::size_t>(n_in * 29)), fb(static_cast<std::size_t>(n_in * 11)),
+      fc(static_cast<std::size_t>(n_in * 7));
+  const MatmulTarget targets[] = {{&a.view, fa}, {&b.view, fb}, {&c.view, fc}};
+  matmul_many(targets, in, n_in, scratch, pool);
+  EXPECT_EQ(fa, separate(a)) << type_name(type);
+  EXPECT_EQ(fb, separate(b)) << type_name(type);
+  EXPECT_EQ(fc, separate(c)) << type_name(type);
+
+  const EncodedMatrix up = make_weights(type, 29, cols, 8);
+  std::vector<float> gated(fa.size()), scratch_up(fa.size());
+  matmul_gated_silu(a.view, up.view, in, gated, scratch_up, n_in, scratch, pool);
+  std::vector<float> expected = separate(a);
+  silu_mul(expected, separate(up));
+  EXPECT_EQ(gated, expected) << type_name(type);
 }
 
 TEST_P(MatmulOracle, ScratchReusedAcrossShapesGivesFreshResults) {
