@@ -30,7 +30,7 @@ struct EncodedInput {
 // type), in one parallel pass over the rows.
 std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, std::span<const float> in,
                                         std::int64_t n_rows, std::int64_t cols, MatmulScratch& scratch,
-                                        const DotKernels& kernels, ThreadPool& pool) {
+                                        const DotKernels& kernels, ThreadPool& pool, const InputNorm* norm) {
   auto& buffers = scratch.quantized_inputs;
   std::size_t n_types = 0;
   std::vector<std::size_t> buffer_of(targets.size());
@@ -46,13 +46,19 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
     }
     buffer_of[t] = i;
   }
+  const auto ucols = static_cast<std::size_t>(cols);
   pool.parallel_for(static_cast<std::size_t>(n_rows), [&](std::size_t begin, std::size_t end) {
-    for (std::size_t b = 0; b < n_types; ++b) {
-      const TensorType act = buffers[b].first;
-      const std::size_t bytes = row_bytes(act, cols);
-      for (std::size_t r = begin; r < end; ++r)
-        kernels.quantize_activations(act, in.data() + r * static_cast<std::size_t>(cols),
-                                     buffers[b].second.data() + r * bytes, cols);
+    std::vector<float> normed(norm ? ucols : 0);
+    for (std::size_t r = begin; r < end; ++r) {
+      const float* row = in.data() + r * ucols;
+      if (norm) {
+        rms_norm(std::span(row, ucols), norm->weight, norm->eps, normed);
+        row = normed.data();
+      }
+      for (std::size_t b = 0; b < n_types; ++b) {
+        const TensorType act = buffers[b].first;
+        kernels.quantize_activations(act, row, buffers[b].second.data() + r * row_bytes(act, cols), cols);
+      }
     }
   });
   std::vector<EncodedInput> encoded(targets.size());
@@ -90,7 +96,7 @@ void matmul(const WeightMatrix& w, std::span<const float> in, std::span<float> o
 }
 
 void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> in, std::int64_t n_rows,
-                 MatmulScratch& scratch, ThreadPool& pool) {
+                 MatmulScratch& scratch, ThreadPool& pool, const InputNorm* norm) {
   check(!targets.empty(), "matmul needs a weight");
   const std::int64_t cols = targets[0].weight->cols;
   check(in.size() == static_cast<std::size_t>(n_rows * cols), "matmul input size");
@@ -98,7 +104,7 @@ void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> i
 
   // The kernel table of the level chosen at start-up (FLUX_ISA=scalar gives the reference path).
   const DotKernels& kernels = active_kernels();
-  const std::vector<EncodedInput> inputs = encode_inputs(targets, in, n_rows, cols, scratch, kernels, pool);
+  const std::vector<EncodedInput> inputs = encode_inputs(targets, in, n_rows, cols, scratch, kernels, pool, norm);
   std::vector<DotRowsFn> dots;
   std::vector<std::size_t> first_row{0};  // targets' rows laid end to end
   for (const MatmulTarget& t : targets) {
@@ -119,14 +125,14 @@ void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> i
 
 void matmul_gated_silu(const WeightMatrix& gate, const WeightMatrix& up, std::span<const float> in,
                        std::span<float> out, std::span<float> up_out, std::int64_t n_rows, MatmulScratch& scratch,
-                       ThreadPool& pool) {
+                       ThreadPool& pool, const InputNorm* norm) {
   check(gate.rows == up.rows, "gate and up projections must have the same width");
   const MatmulTarget targets[] = {{&gate, out}, {&up, up_out}};
   for (const MatmulTarget& t : targets) check_target(t, gate.cols, n_rows);
   check(in.size() == static_cast<std::size_t>(n_rows * gate.cols), "matmul input size");
 
   const DotKernels& kernels = active_kernels();
-  const std::vector<EncodedInput> inputs = encode_inputs(targets, in, n_rows, gate.cols, scratch, kernels, pool);
+  const std::vector<EncodedInput> inputs = encode_inputs(targets, in, n_rows, gate.cols, scratch, kernels, pool, norm);
   const DotRowsFn gate_dot = kernels.dot_rows_for(gate.type);
   const DotRowsFn up_dot = kernels.dot_rows_for(up.type);
   pool.parallel_for(static_cast<std::size_t>(gate.rows), [&](std::size_t begin, std::size_t end) {

@@ -46,8 +46,14 @@ struct MatmulTarget {
   const WeightMatrix* weight = nullptr;
   std::span<float> out;  // [n_rows, weight->rows]
 };
+// RMSNorm applied to each input row as it is encoded (fusion: the normalised rows never go
+// through memory as floats). Equal, bit for bit, to rms_norm() and then the product.
+struct InputNorm {
+  std::span<const float> weight;
+  float eps = 0;
+};
 void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> in, std::int64_t n_rows,
-                 MatmulScratch& scratch, ThreadPool& pool);
+                 MatmulScratch& scratch, ThreadPool& pool, const InputNorm* norm = nullptr);
 
 // The SwiGLU feed-forward's first half in one pass: out[r, j] = silu(gate_j . in_r) * (up_j . in_r).
 // Each thread multiplies the gate and up rows of its share and applies SiLU-multiply to them
@@ -55,7 +61,7 @@ void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> i
 // `up_out` is scratch of the same shape as `out`.
 void matmul_gated_silu(const WeightMatrix& gate, const WeightMatrix& up, std::span<const float> in,
                        std::span<float> out, std::span<float> up_out, std::int64_t n_rows, MatmulScratch& scratch,
-                       ThreadPool& pool);
+                       ThreadPool& pool, const InputNorm* norm = nullptr);
 
 // Copies row `r` of any supported weight type into `out` as floats (embedding lookups).
 void dequantize_weight_row(const WeightMatrix& w, std::int64_t r, std::span<float> out);

@@ -54,7 +54,6 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
   const auto n = static_cast<std::int64_t>(batch.tokens.size());
   const auto un = static_cast<std::size_t>(n);
   s.x.resize(un * static_cast<std::size_t>(c.n_embd));
-  s.xn.resize(s.x.size());
   s.proj.resize(s.x.size());
   s.q.resize(un * static_cast<std::size_t>(c.q_dim()));
   s.attn.resize(s.q.size());
@@ -89,11 +88,11 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
     const LayerWeights& l = w.layers[static_cast<std::size_t>(li)];
     const int layer = static_cast<int>(li);
 
-    // Attention block.
-    for (std::int64_t r = 0; r < n; ++r) rms_norm(row(s.x, r, c.n_embd), l.attn_norm, c.rms_eps, row(s.xn, r, c.n_embd));
-    // q: [n, n_heads * head_dim]; k, v: [n, n_kv_heads * head_dim], in one pass over xn.
+    // Attention block. q: [n, n_heads * head_dim]; k, v: [n, n_kv_heads * head_dim], in one
+    // pass over x, normalised row by row as it is encoded.
+    const InputNorm attn_norm{l.attn_norm, c.rms_eps};
     const MatmulTarget qkv[] = {{&l.wq, s.q}, {&l.wk, s.k}, {&l.wv, s.v}};
-    matmul_many(qkv, s.xn, n, s.matmul, pool);
+    matmul_many(qkv, s.x, n, s.matmul, pool, &attn_norm);
     add_bias(s.q, l.bq, n);
     add_bias(s.k, l.bk, n);
     add_bias(s.v, l.bv, n);
@@ -111,9 +110,9 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
     matmul(l.wo, s.attn, s.proj, n, s.matmul, pool);                 // proj: [n, n_embd]
     add_in_place(s.x, s.proj);
 
-    // Feed-forward block.
-    for (std::int64_t r = 0; r < n; ++r) rms_norm(row(s.x, r, c.n_embd), l.ffn_norm, c.rms_eps, row(s.xn, r, c.n_embd));
-    matmul_gated_silu(l.gate, l.up, s.xn, s.gate, s.up, n, s.matmul, pool);  // gate: [n, n_ff], SiLU(gate) * up
+    // Feed-forward block: gate: [n, n_ff] = SiLU(gate . norm(x)) * (up . norm(x)).
+    const InputNorm ffn_norm{l.ffn_norm, c.rms_eps};
+    matmul_gated_silu(l.gate, l.up, s.x, s.gate, s.up, n, s.matmul, pool, &ffn_norm);
     matmul(l.down, s.gate, s.proj, n, s.matmul, pool);  // proj: [n, n_embd]
     add_in_place(s.x, s.proj);
   }

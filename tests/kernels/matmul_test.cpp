@@ -220,6 +220,20 @@ TEST_P(MatmulOracle, FusedProjectionsEqualSeparateOnes) {
   EXPECT_EQ(fb, separate(b)) << type_name(type);
   EXPECT_EQ(fc, separate(c)) << type_name(type);
 
+  // RMSNorm fused into the encoding equals normalising first.
+  std::vector<float> weight(static_cast<std::size_t>(cols));
+  for (float& v : weight) v = random.uniform(0.5f, 1.5f);
+  const InputNorm norm{weight, 1e-5f};
+  std::vector<float> normed(in.size());
+  for (std::int64_t r = 0; r < n_in; ++r)
+    rms_norm(std::span(in).subspan(static_cast<std::size_t>(r * cols), static_cast<std::size_t>(cols)), weight, 1e-5f,
+             std::span(normed).subspan(static_cast<std::size_t>(r * cols), static_cast<std::size_t>(cols)));
+  std::vector<float> fused_norm(fa.size()), unfused_norm(fa.size());
+  const MatmulTarget one[] = {{&a.view, fused_norm}};
+  matmul_many(one, in, n_in, scratch, pool, &norm);
+  matmul(a.view, normed, unfused_norm, n_in, scratch, pool);
+  EXPECT_EQ(fused_norm, unfused_norm) << type_name(type);
+
   const EncodedMatrix up = make_weights(type, 29, cols, 8);
   std::vector<float> gated(fa.size()), scratch_up(fa.size());
   matmul_gated_silu(a.view, up.view, in, gated, scratch_up, n_in, scratch, pool);
