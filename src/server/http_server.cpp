@@ -179,7 +179,8 @@ void HttpServer::install_routes() {
 
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     Engine* engine = engine_.load();
-    res.set_content(metrics_.render(engine ? engine->metrics() : EngineMetrics{}), "text/plain; version=0.0.4");
+    res.set_content(metrics_.render(engine ? engine->metrics() : EngineMetrics{}, engine ? model_name_ : std::string()),
+                    "text/plain; version=0.0.4");
   });
 
   http_->Get("/", [](const httplib::Request&, httplib::Response& res) {

@@ -35,8 +35,19 @@ void ServerMetrics::observe(const RequestMetrics& m) {
   e2e_.observe(m.e2e_ms / 1000.0);
 }
 
-std::string ServerMetrics::render(const EngineMetrics& e) const {
+std::string ServerMetrics::render(const EngineMetrics& e, const std::string& model) const {
   std::string out;
+  if (!model.empty()) {
+    // Label values escape backslash, quote and newline (the exposition format's rule).
+    std::string label;
+    for (char c : model) {
+      if (c == '\\' || c == '"') label += '\\';
+      if (c == '\n') label += "\\n";
+      else label += c;
+    }
+    out += fmt::format("# HELP flux_model_info The served model\n# TYPE flux_model_info gauge\nflux_model_info{{model=\"{}\"}} 1\n",
+                       label);
+  }
   auto gauge = [&](const char* name, const char* help, double value) {
     out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, value);
   };

@@ -32,7 +32,8 @@ class ServerMetrics {
   void count_request(const std::string& endpoint, int status);
   void observe(const RequestMetrics& metrics);
   // The text exposition, with the engine's gauges as of now.
-  std::string render(const EngineMetrics& engine) const;
+  // `model` names the served model (flux_model_info), empty while loading.
+  std::string render(const EngineMetrics& engine, const std::string& model) const;
 
  private:
   mutable std::mutex mutex_;
