@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "apps/flux/byte_size.hpp"
+#include "apps/flux/engine_flags.hpp"
 #include "apps/flux/commands.hpp"
 #include "apps/flux/model_loading.hpp"
 #include "base/error.hpp"
@@ -31,6 +31,7 @@ struct BenchCommandOptions {
   int shared_prefix = 0;
   std::string kv_mem;
   int max_batched_tokens = 512;
+  KvCacheType kv_type = KvCacheType::F16;
 };
 
 std::string human_bytes(std::uint64_t bytes) {
@@ -80,6 +81,7 @@ void serving_bench(const BenchCommandOptions& o) {
   s.engine.threads = resolve_threads(o.threads);
   if (!o.kv_mem.empty()) s.engine.kv_mem_bytes = parse_byte_size(o.kv_mem, "--kv-mem");
   s.engine.max_batched_tokens = o.max_batched_tokens;
+  s.engine.kv_type = o.kv_type;
   const ServingBenchResult r = run_serving_bench(loaded.model, loaded.tokenizer, s);
   if (o.json) {
     nlohmann::json out;
@@ -190,6 +192,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--kv-mem", options->kv_mem, "Serving mode: KV cache size, e.g. 512M (default: enough for all)");
   cmd->add_option("--max-batched-tokens", options->max_batched_tokens, "Serving mode: tokens per step at most")
       ->capture_default_str();
+  add_kv_type_option(*cmd, options->kv_type);
   cmd->callback([options] { bench(*options); });
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/flux/commands.hpp"
+#include "apps/flux/engine_flags.hpp"
 #include "apps/flux/model_loading.hpp"
 #include "base/error.hpp"
 #include "flux/engine.hpp"
@@ -31,6 +32,7 @@ struct RunOptions {
   int n_batch = 512;
   bool ignore_eos = false;
   bool json = false;
+  KvCacheType kv_type = KvCacheType::F16;
 };
 
 std::string read_file(const std::string& path) {
@@ -46,6 +48,7 @@ void run(const RunOptions& o) {
   // One request: a one-sequence engine stepped on this thread, the same path the server takes.
   Engine engine(loaded.model, loaded.tokenizer,
                 EngineOptions{.n_ctx = o.n_ctx,
+                              .kv_type = o.kv_type,
                               .max_seqs = 1,
                               .max_batched_tokens = o.n_batch,
                               .threads = resolve_threads(o.threads),
@@ -139,6 +142,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-b,--batch-size", options->n_batch, "Prompt tokens per forward pass")->capture_default_str();
   cmd->add_flag("--ignore-eos", options->ignore_eos, "Keep generating past end-of-generation tokens");
   cmd->add_flag("--json", options->json, "Print one JSON object with ids, text and metrics");
+  add_kv_type_option(*cmd, options->kv_type);
   cmd->callback([options] {
     if (options->prompt.empty() && options->prompt_file.empty()) throw InvalidArgument("give a prompt with -p or -f");
     run(*options);

@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "apps/flux/byte_size.hpp"
+#include "apps/flux/engine_flags.hpp"
 #include "apps/flux/chat_renderer.hpp"
 #include "apps/flux/commands.hpp"
 #include "apps/flux/model_loading.hpp"
@@ -116,6 +116,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--kv-mem-fraction", o->engine.kv_mem_fraction, "KV cache size as a share of available memory");
   cmd->add_option("--max-batched-tokens", o->engine.max_batched_tokens, "Tokens per step")->capture_default_str();
   cmd->add_option("--block-size", o->engine.block_size, "KV block size in tokens")->capture_default_str();
+  add_kv_type_option(*cmd, o->engine.kv_type);
   cmd->add_flag("--no-prefix-cache", o->no_prefix_cache, "Do not reuse cached prompt prefixes");
   cmd->add_option("-t,--threads", o->engine.threads, "Threads (default: all cores)");
   cmd->add_option("--served-model-name", o->served_model_name, "Model name in the API (default: the file name)");

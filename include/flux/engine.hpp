@@ -97,9 +97,15 @@ struct RequestOutput {
   RequestMetrics metrics;             // complete when finished
 };
 
+enum class KvCacheType {
+  F16,   // as llama.cpp stores K/V by default; the golden outputs are measured with it
+  Q8_0,  // int8 blocks with a scale: about half the memory, so about twice the cached tokens
+};
+
 struct EngineOptions {
   int n_ctx = 0;                     // positions per sequence; 0: the model's, at most 4096
   int block_size = 16;               // KV block size in tokens
+  KvCacheType kv_type = KvCacheType::F16;
   std::uint64_t kv_mem_bytes = 0;    // KV pool size; 0: see kv_mem_fraction
   double kv_mem_fraction = 0;        // share of available memory; 0: max_seqs full contexts, capped
   int max_seqs = 16;                 // sequences per step at most

@@ -44,8 +44,14 @@ int resolve_context(const Model& model, const EngineOptions& o) {
   return o.n_ctx > 0 ? o.n_ctx : static_cast<int>(std::min<std::int64_t>(model.config().n_ctx_train, kDefaultContext));
 }
 
-KvLayout layout_for(const Model& model, int block_size) {
-  return KvLayout{static_cast<int>(model.config().n_layers), static_cast<int>(model.config().kv_dim()), block_size};
+KvLayout layout_for(const Model& model, const EngineOptions& o) {
+  const ModelConfig& c = model.config();
+  const TensorType type = o.kv_type == KvCacheType::Q8_0 ? TensorType::Q8_0 : TensorType::F16;
+  // Attention reads each head's slice of a row, so a quantised cache needs whole blocks per head.
+  if (c.head_dim % static_cast<std::int64_t>(traits(type).block_size) != 0)
+    throw InvalidArgument(fmt::format("a {} KV cache needs a head size that is a multiple of {} (this model's is {})",
+                                      type_name(type), traits(type).block_size, c.head_dim));
+  return KvLayout{static_cast<int>(c.n_layers), static_cast<int>(c.kv_dim()), o.block_size, type};
 }
 
 int resolve_threads(int requested) {
@@ -61,8 +67,8 @@ struct Engine::Impl {
         tokenizer(t),
         options(o),
         n_ctx(resolve_context(m, o)),
-        kv(layout_for(m, o.block_size),
-           text_kv_blocks(layout_for(m, o.block_size), MemoryBudgetRequest{o.kv_mem_bytes, o.kv_mem_fraction},
+        kv(layout_for(m, o),
+           text_kv_blocks(layout_for(m, o), MemoryBudgetRequest{o.kv_mem_bytes, o.kv_mem_fraction},
                           static_cast<std::int64_t>(std::max(o.max_seqs, 1)) * n_ctx,
                           read_system_memory().available_bytes),
            o.prefix_caching),

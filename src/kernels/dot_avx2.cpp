@@ -1,12 +1,10 @@
-// AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; see CMakeLists.txt): Q4_0 and
-// Q8_0 dot products through maddubs/madd, F32 and F16 through FMA on 8 float lanes, and a Q8_0
-// activation quantiser that produces the reference's bytes exactly.
-
-#include <cstring>
+// AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; see CMakeLists.txt): Q4_0, Q4_1,
+// Q8_0 and k-quant dot products through maddubs/madd, F32 and F16 through FMA on 8 float lanes,
+// and the activation quantisers of quantize_avx2.cpp.
 
 #include "kernels/dot_kernels.hpp"
-#include "kernels/x86_kernel_templates.hpp"
-#include "tensor/quant.hpp"
+#include "kernels/quantize_x86.hpp"
+#include "kernels/x86_kquant_templates.hpp"
 
 namespace flux {
 namespace {
@@ -71,61 +69,6 @@ void plain_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
   });
 }
 
-// roundf (halves away from zero) of lanes already clamped to [-128, 127]: truncate, then step
-// one away from zero where the dropped fraction is at least one half. v - trunc(v) is exact.
-__m256 round_half_away_from_zero(__m256 v) {
-  const __m256 truncated = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-  const __m256 fraction = _mm256_andnot_ps(sign_bit, _mm256_sub_ps(v, truncated));
-  const __m256 needs_step = _mm256_cmp_ps(fraction, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m256 signed_one = _mm256_or_ps(_mm256_and_ps(v, sign_bit), _mm256_set1_ps(1.0f));
-  return _mm256_add_ps(truncated, _mm256_and_ps(needs_step, signed_one));
-}
-
-// Q8_0 activations, byte-identical to the reference quantize_row: the same float operations
-// (amax / 127, 1 / d, x * (1 / d)) and roundf's ties-away rounding, not the FPU's ties-to-even
-// that ggml's own SIMD quantiser uses, so FLUX_ISA=scalar and the fast levels feed the dot
-// products the same bytes. Lanes are clamped before rounding exactly as round_clamped does
-// (NaN to -128, +-inf from a denormal scale to 127 / -128).
-void quantize_q8_0_avx2(const float* src, std::byte* dst, std::int64_t n) {
-  const auto blocks = static_cast<std::size_t>(n) / kQK8_0;
-  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-  for (std::size_t b = 0; b < blocks; ++b) {
-    const float* xs = src + b * kQK8_0;
-    __m256 v[4];
-    // max_ps returns its second operand when either is NaN, so NaN inputs never win, as in the
-    // reference's std::max(amax, |x|).
-    __m256 amax8 = _mm256_setzero_ps();
-    for (int k = 0; k < 4; ++k) {
-      v[k] = _mm256_loadu_ps(xs + 8 * k);
-      amax8 = _mm256_max_ps(_mm256_andnot_ps(sign_bit, v[k]), amax8);
-    }
-    __m128 amax4 = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
-    amax4 = _mm_max_ps(amax4, _mm_movehl_ps(amax4, amax4));
-    amax4 = _mm_max_ss(amax4, _mm_movehdup_ps(amax4));
-    const float d = _mm_cvtss_f32(amax4) / 127.0f;
-    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
-
-    std::byte* block = dst + b * sizeof(BlockQ8_0);
-    const std::uint16_t d_bits = f32_to_f16(d);
-    std::memcpy(block + offsetof(BlockQ8_0, d), &d_bits, sizeof d_bits);
-
-    __m256i q[4];
-    for (int k = 0; k < 4; ++k) {
-      __m256 scaled = _mm256_mul_ps(v[k], _mm256_set1_ps(inverse));
-      scaled = _mm256_max_ps(scaled, _mm256_set1_ps(-128.0f));  // NaN -> -128 (second operand)
-      scaled = _mm256_min_ps(scaled, _mm256_set1_ps(127.0f));
-      q[k] = _mm256_cvttps_epi32(round_half_away_from_zero(scaled));
-    }
-    // packs works within 128-bit lanes; the permute restores element order.
-    const __m256i words = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
-                                             _mm256_packs_epi32(q[2], q[3]));
-    const __m256i ordered =
-        _mm256_permutevar8x32_epi32(words, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(block + offsetof(BlockQ8_0, qs)), ordered);
-  }
-}
-
 }  // namespace
 
 DotKernels avx2_kernels(const DotKernels& below) {
@@ -135,7 +78,14 @@ DotKernels avx2_kernels(const DotKernels& below) {
   k.f16 = plain_dot_rows<std::uint16_t>;
   k.q4_0 = q4_0_dot_rows<MaddubsInt8>;
   k.q8_0 = q8_0_dot_rows<MaddubsInt8>;
+  k.q4_1 = q4_1_dot_rows<MaddubsInt8>;
+  k.q4_k = q4_k_dot_rows<MaddubsInt8>;
+  k.q5_k = q5_k_dot_rows<MaddubsInt8>;
+  k.q6_k = q6_k_dot_rows<MaddubsInt8>;
   k.quantize_q8_0 = quantize_q8_0_avx2;
+  k.quantize_q8_1 = quantize_q8_1_avx2;
+  k.quantize_q8_k = quantize_q8_k_avx2;
+  k.attend_head = attend_head_avx2;
   return k;
 }
 

@@ -1,11 +1,12 @@
 // AVX-512 F/BW/VL/DQ kernels (compiled with those -m flags plus FMA/F16C; see CMakeLists.txt):
-// F32 and F16 on 16 float lanes with masked tails, and the int8 kernels of the AVX2 level
-// recompiled here, where the compiler may use 32 vector registers and EVEX encodings. The
-// integer kernels stay on 256-bit lanes: a Q4_0/Q8_0 block is 32 elements, and on Zen 4 a
-// 512-bit op costs two 256-bit ones, so wider lanes would add shuffles and save nothing.
+// F32 and F16 on 16 float lanes with masked tails, and the int8 kernels of the AVX2 level (Q4_0,
+// Q4_1, Q8_0 and the k-quants) recompiled here, where the compiler may use 32 vector registers
+// and EVEX encodings. The integer kernels stay on 256-bit lanes: a Q4_0/Q8_0 block is 32
+// elements, and on Zen 4 a 512-bit op costs two 256-bit ones, so wider lanes would add shuffles
+// and save nothing.
 
 #include "kernels/dot_kernels.hpp"
-#include "kernels/x86_kernel_templates.hpp"
+#include "kernels/x86_kquant_templates.hpp"
 
 namespace flux {
 namespace {
@@ -78,6 +79,10 @@ DotKernels avx512_kernels(const DotKernels& below) {
   k.f16 = plain_dot_rows<std::uint16_t>;
   k.q4_0 = q4_0_dot_rows<MaddubsInt8>;
   k.q8_0 = q8_0_dot_rows<MaddubsInt8>;
+  k.q4_1 = q4_1_dot_rows<MaddubsInt8>;
+  k.q4_k = q4_k_dot_rows<MaddubsInt8>;
+  k.q5_k = q5_k_dot_rows<MaddubsInt8>;
+  k.q6_k = q6_k_dot_rows<MaddubsInt8>;
   return k;
 }
 

@@ -1,9 +1,10 @@
 // AVX-512 VNNI kernels (compiled with the AVX-512 flags plus -mavx512vnni; see CMakeLists.txt):
-// Q4_0 and Q8_0 dot products through vpdpbusd on 256-bit lanes (AVX-512 VL encoding), which
-// multiplies u8 by s8 and adds groups of four into int32 in one instruction.
+// Q4_0, Q4_1 and Q8_0 dot products through vpdpbusd on 256-bit lanes (AVX-512 VL encoding), which
+// multiplies u8 by s8 and adds groups of four into int32 in one instruction; the k-quants
+// through vpdpwssd, which applies their int16 sub-block scales and accumulates in one.
 
 #include "kernels/dot_kernels.hpp"
-#include "kernels/x86_kernel_templates.hpp"
+#include "kernels/x86_kquant_templates.hpp"
 
 namespace flux {
 namespace {
@@ -39,6 +40,15 @@ struct VnniInt8 {
     const __m256i biased = _mm256_xor_si256(load_256(w_qs), _mm256_set1_epi8(-128));
     return _mm256_dpbusd_epi32(a.minus_128_x_sums, biased, a.x);
   }
+
+  static __m256i dot_u8s8(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+  }
+  // The k-quants scale every 16 or 32 products, so their pairs go through maddubs as at the
+  // AVX2 level (exact for u <= 63); vpdpwssd then scales and accumulates in one instruction.
+  static __m256i add_scaled(__m256i acc, __m256i u, __m256i s, __m256i scales) {
+    return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scales);
+  }
 };
 
 }  // namespace
@@ -48,6 +58,10 @@ DotKernels avx512_vnni_kernels(const DotKernels& below) {
   k.level = IsaLevel::Avx512Vnni;
   k.q4_0 = q4_0_dot_rows<VnniInt8>;
   k.q8_0 = q8_0_dot_rows<VnniInt8>;
+  k.q4_1 = q4_1_dot_rows<VnniInt8>;
+  k.q4_k = q4_k_dot_rows<VnniInt8>;
+  k.q5_k = q5_k_dot_rows<VnniInt8>;
+  k.q6_k = q6_k_dot_rows<VnniInt8>;
   return k;
 }
 

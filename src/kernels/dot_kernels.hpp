@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/attention_kernels.hpp"
 #include "kernels/cpu_features.hpp"
 #include "tensor/dtype.hpp"
 
@@ -38,7 +39,10 @@ struct DotKernels {
   DotRowsFn q6_k = nullptr;
   DotRowsFn q8_1 = nullptr;  // Q8_1 and Q8_K are activation formats; as weights only the
   DotRowsFn q8_k = nullptr;  // reference implements them
-  QuantizeRowFn quantize_q8_0 = nullptr;
+  QuantizeRowFn quantize_q8_0 = nullptr;  // activations of Q4_0 and Q8_0
+  QuantizeRowFn quantize_q8_1 = nullptr;  // of Q4_1
+  QuantizeRowFn quantize_q8_k = nullptr;  // of the k-quants
+  AttendHeadFn attend_head = nullptr;     // paged attention's inner kernel (attention_kernels.hpp)
 
   // The dot kernel for weights of `type`; throws UnsupportedError for a type without one.
   DotRowsFn dot_rows_for(TensorType type) const;

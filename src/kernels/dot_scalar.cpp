@@ -15,8 +15,9 @@ void reference_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_r
   }
 }
 
-void reference_quantize_q8_0(const float* src, std::byte* dst, std::int64_t n) {
-  quantize_row(TensorType::Q8_0, src, dst, n);
+template <TensorType kType>
+void reference_quantize(const float* src, std::byte* dst, std::int64_t n) {
+  quantize_row(kType, src, dst, n);
 }
 
 }  // namespace
@@ -35,7 +36,10 @@ DotKernels scalar_kernels() {
   k.q6_k = reference_dot_rows<TensorType::Q6_K>;
   k.q8_1 = reference_dot_rows<TensorType::Q8_1>;
   k.q8_k = reference_dot_rows<TensorType::Q8_K>;
-  k.quantize_q8_0 = reference_quantize_q8_0;
+  k.quantize_q8_0 = reference_quantize<TensorType::Q8_0>;
+  k.quantize_q8_1 = reference_quantize<TensorType::Q8_1>;
+  k.quantize_q8_k = reference_quantize<TensorType::Q8_K>;
+  k.attend_head = attend_head_scalar;
   return k;
 }
 

@@ -31,10 +31,11 @@ DotRowsFn DotKernels::dot_rows_for(TensorType type) const {
 
 void DotKernels::quantize_activations(TensorType act_type, const float* src, std::byte* dst,
                                       std::int64_t n) const {
-  if (act_type == TensorType::Q8_0) {
-    quantize_q8_0(src, dst, n);
-  } else {
-    quantize_row(act_type, src, dst, n);
+  switch (act_type) {
+    case TensorType::Q8_0: quantize_q8_0(src, dst, n); break;
+    case TensorType::Q8_1: quantize_q8_1(src, dst, n); break;
+    case TensorType::Q8_K: quantize_q8_k(src, dst, n); break;
+    default: quantize_row(act_type, src, dst, n); break;
   }
 }
 

@@ -28,6 +28,9 @@ namespace {
 
 // Weight rows processed together: each activation block is loaded once per group of this many
 // rows. Four keeps the accumulators, the activation block and a weight block in registers.
+// Kernels whose per-row body is long mark their row loop `#pragma GCC unroll 4` (a pragma, since
+// the count must be a literal): GCC otherwise keeps acc[] in memory and issues one row's loads at
+// a time, and a thread streaming Q4_K weights from DRAM ran at half the speed.
 constexpr int kRowGroup = 4;
 
 template <int kRows>
@@ -75,8 +78,8 @@ inline float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
 }
 
-// Q4_0's 16 packed bytes as 32 unsigned nibbles in element order: low nibbles are elements 0-15,
-// high nibbles 16-31.
+// Q4_0's (and Q4_1's) 16 packed bytes as 32 unsigned nibbles in element order: low nibbles are
+// elements 0-15, high nibbles 16-31.
 inline __m256i unpack_q4_nibbles(const std::byte* packed_qs) {
   const __m128i packed = load_128(packed_qs);
   const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
@@ -116,6 +119,18 @@ struct MaddubsInt8 {
     const __m256i low = _mm256_cvtepi8_epi16(load_128(w_qs));
     const __m256i high = _mm256_cvtepi8_epi16(load_128(w_qs + 16));
     return _mm256_add_epi32(_mm256_madd_epi16(low, a.low), _mm256_madd_epi16(high, a.high));
+  }
+
+  // Lanes summing to dot(u, s) for unsigned u <= 127 (exact: a pair of products stays within
+  // int16).
+  static __m256i dot_u8s8(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+  }
+  // acc plus lanes summing scale * u * s, where the int16 lane i of `scales` weights the products
+  // of elements 2i and 2i+1 (the k-quants' per-sub-block scales). Exact for u <= 63 and
+  // |scale| <= 128: a scaled pair stays below 2^22.
+  static __m256i add_scaled(__m256i acc, __m256i u, __m256i s, __m256i scales) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scales));
   }
 };
 
@@ -161,6 +176,45 @@ void q8_0_row_group(const std::byte* w, std::size_t w_stride, const std::byte* x
   for (int r = 0; r < kRows; ++r) out[r] = horizontal_sum(acc[r]);
 }
 
+// Two adjacent f16 fields (Q4_1's d and m, Q8_1's d and s) as floats in lanes 0 and 1.
+inline __m128 load_f16_pair(const std::byte* p) {
+  std::uint32_t bits;
+  std::memcpy(&bits, p, sizeof bits);
+  return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(bits)));
+}
+
+// Q4_1 x Q8_1: as Q4_0, with the weight offset m applied through the activation block's
+// s = d_x * sum(q_x). One multiply gives both d * d_x (lane 0, the block's scale) and m * s
+// (lane 1, summed per row in its own lane and added at the end).
+template <class Int8, int kRows>
+void q4_1_row_group(const std::byte* w, std::size_t w_stride, const std::byte* x, float* out,
+                    std::size_t blocks) {
+  static_assert(offsetof(BlockQ4_1, m) == offsetof(BlockQ4_1, d) + 2);
+  static_assert(offsetof(BlockQ8_1, s) == offsetof(BlockQ8_1, d) + 2);
+  __m256 acc[kRows];
+  __m128 offsets[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    offsets[r] = _mm_setzero_ps();
+  }
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::byte* xb = x + b * sizeof(BlockQ8_1);
+    const __m256i xq = load_256(xb + offsetof(BlockQ8_1, qs));
+    const __m128 x_ds = load_f16_pair(xb + offsetof(BlockQ8_1, d));
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      const std::byte* wb = w + static_cast<std::size_t>(r) * w_stride + b * sizeof(BlockQ4_1);
+      const __m256i sums = Int8::dot_u8s8(unpack_q4_nibbles(wb + offsetof(BlockQ4_1, qs)), xq);
+      const __m128 products = _mm_mul_ps(load_f16_pair(wb + offsetof(BlockQ4_1, d)), x_ds);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_broadcastss_ps(products), acc[r]);
+      offsets[r] = _mm_add_ps(offsets[r], products);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    out[r] = horizontal_sum(acc[r]) + _mm_cvtss_f32(_mm_movehdup_ps(offsets[r]));
+  }
+}
+
 template <class Int8>
 void q4_0_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
                    const std::byte* x, float* out, std::int64_t n) {
@@ -177,6 +231,16 @@ void q8_0_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
   const auto blocks = static_cast<std::size_t>(n) / kQK8_0;
   for_each_row_group(n_w_rows, [&](auto rows, int first) {
     q8_0_row_group<Int8, decltype(rows)::value>(w_rows + static_cast<std::size_t>(first) * w_stride,
+                                        w_stride, x, out + first, blocks);
+  });
+}
+
+template <class Int8>
+void q4_1_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
+                   const std::byte* x, float* out, std::int64_t n) {
+  const auto blocks = static_cast<std::size_t>(n) / kQK4_1;
+  for_each_row_group(n_w_rows, [&](auto rows, int first) {
+    q4_1_row_group<Int8, decltype(rows)::value>(w_rows + static_cast<std::size_t>(first) * w_stride,
                                         w_stride, x, out + first, blocks);
   });
 }

@@ -100,11 +100,12 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
       const std::int64_t pos = positions[static_cast<std::size_t>(r)];
       apply_rope(row(s.q, r, c.q_dim()), shape.n_heads, shape.head_dim, pos, rope, s.rope);
       apply_rope(row(s.k, r, c.kv_dim()), shape.n_kv_heads, shape.head_dim, pos, rope, s.rope);
-      // Store this token's key and value in its cache slot, rounded to F16.
+      // Store this token's key and value in its cache slot, in the cache's type (F16 unless asked).
       const int block = row_blocks[static_cast<std::size_t>(r)][static_cast<std::size_t>(pos / block_size)];
       const int slot = static_cast<int>(pos % block_size);
-      quantize_row(TensorType::F16, row(s.k, r, c.kv_dim()).data(), cache.key(layer, block, slot).data(), c.kv_dim());
-      quantize_row(TensorType::F16, row(s.v, r, c.kv_dim()).data(), cache.value(layer, block, slot).data(), c.kv_dim());
+      const TensorType kv_type = cache.layout().type;
+      quantize_row(kv_type, row(s.k, r, c.kv_dim()).data(), cache.key_bytes(layer, block, slot).data(), c.kv_dim());
+      quantize_row(kv_type, row(s.v, r, c.kv_dim()).data(), cache.value_bytes(layer, block, slot).data(), c.kv_dim());
     }
     paged_attention(s.q, s.attn, spans, cache, layer, shape, pool);  // attn: [n, q_dim]
     matmul(l.wo, s.attn, s.proj, n, s.matmul, pool);                 // proj: [n, n_embd]

@@ -1,8 +1,9 @@
-#include "apps/flux/byte_size.hpp"
+#include "apps/flux/engine_flags.hpp"
 
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -29,6 +30,13 @@ std::uint64_t parse_byte_size(const std::string& text, const char* flag) {
   const double bytes = value * scale;
   if (bytes >= 1.8e19) throw bad();
   return static_cast<std::uint64_t>(bytes);
+}
+
+void add_kv_type_option(CLI::App& cmd, KvCacheType& type) {
+  const std::map<std::string, KvCacheType> names{{"f16", KvCacheType::F16}, {"q8_0", KvCacheType::Q8_0}};
+  cmd.add_option("--kv-type", type, "KV cache type: f16, or q8_0 for about half the memory")
+      ->transform(CLI::CheckedTransformer(names, CLI::ignore_case))
+      ->default_str("f16");
 }
 
 }  // namespace flux::cli

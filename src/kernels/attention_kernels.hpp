@@ -1,0 +1,40 @@
+#pragma once
+// The inner kernel of paged attention: one query head against the keys and values of one KV
+// head, read block by block through a sequence's block table. Flash-style: keys are taken a tile
+// at a time (up to kAttentionTile positions, never crossing a block), scores of a tile first,
+// then one rescale of the running output per tile; no score matrix is ever materialised.
+//
+// Each ISA level has its own version (the scalar one is the oracle); they differ only in float
+// rounding. Every version's result for a head depends only on that head's inputs, never on the
+// other rows of the batch.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/dtype.hpp"
+
+namespace flux {
+
+inline constexpr int kAttentionTile = 64;
+inline constexpr int kMaxAttentionHeadDim = 512;
+
+struct HeadAttention {
+  const float* q = nullptr;                  // [head_dim], rounded to F16 precision by the caller
+  float* out = nullptr;                      // [head_dim]
+  int head_dim = 0;                          // at most kMaxAttentionHeadDim
+  float scale = 0;
+  TensorType kv_type = TensorType::F16;      // F16, or Q8_0 with head_dim a multiple of 32
+  const std::byte* const* keys = nullptr;    // per block: this KV head's key in slot 0
+  const std::byte* const* values = nullptr;  // per block: this KV head's value in slot 0
+  std::size_t slot_stride = 0;               // bytes from one slot's key to the next one's
+  int block_size = 0;
+  std::int64_t n_positions = 0;              // attends to positions [0, n_positions), at least 1
+};
+
+using AttendHeadFn = void (*)(const HeadAttention& args);
+
+void attend_head_scalar(const HeadAttention& args);
+// Defined in attention_avx2.cpp (AVX2 + FMA + F16C); call only where the CPU has them.
+void attend_head_avx2(const HeadAttention& args);
+
+}  // namespace flux
