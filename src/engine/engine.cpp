@@ -114,6 +114,7 @@ struct Engine::Impl {
   bool step();
   void sample(const ScheduledChunk& chunk, std::span<const float> logits);
   void fork_choices(RequestState& state, ChoiceRun& parent);
+  void fail_request(RequestState& state, const std::string& message);
   void fail_step(const SchedulerStep& step, const std::string& message);
   void deliver();
   void publish_metrics(const SchedulerStep* step);
@@ -232,14 +233,16 @@ void Engine::Impl::sample(const ScheduledChunk& chunk, std::span<const float> lo
   stats.generated_tokens += takers.size();
 }
 
+void Engine::Impl::fail_request(RequestState& state, const std::string& message) {
+  if (state.finished()) return;
+  state.pending.error = message;
+  abort_request(state);
+}
+
 void Engine::Impl::fail_step(const SchedulerStep& step, const std::string& message) {
   for (const ScheduledChunk& chunk : step.chunks) {
     auto it = by_sequence.find(chunk.seq->id);
-    if (it == by_sequence.end()) continue;
-    RequestState& state = it->second->request;
-    if (state.finished()) continue;
-    state.pending.error = message;
-    abort_request(state);
+    if (it != by_sequence.end()) fail_request(it->second->request, message);
   }
 }
 
@@ -286,12 +289,18 @@ bool Engine::Impl::step() {
       std::size_t row = 0;
       for (const ScheduledChunk& chunk : step.chunks) {
         if (!chunk.samples) continue;
-        sample(chunk, logits.subspan(row * n_vocab, n_vocab));
+        try {
+          sample(chunk, logits.subspan(row * n_vocab, n_vocab));
+        } catch (const Error& e) {
+          // A row with nothing to sample (all NaN or -inf: a broken model) fails its own
+          // request only.
+          fail_request(by_sequence.at(chunk.seq->id)->request, e.what());
+        }
         ++row;
       }
     } catch (const Error& e) {
-      // Input was validated at add(); what fails here (a row of NaN logits from a broken model)
-      // fails the requests of this step and nothing else.
+      // Input was validated at add(); a forward pass that fails anyway fails the requests of this
+      // step and nothing else.
       fail_step(step, e.what());
     }
   }
