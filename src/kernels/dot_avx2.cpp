@@ -78,6 +78,8 @@ DotKernels avx2_kernels(const DotKernels& below) {
   k.f16 = plain_dot_rows<std::uint16_t>;
   k.q4_0 = q4_0_dot_rows<MaddubsInt8>;
   k.q8_0 = q8_0_dot_rows<MaddubsInt8>;
+  k.q4_0_tile = q4_0_dot_tile<MaddubsInt8>;
+  k.q8_0_tile = q8_0_dot_tile<MaddubsInt8>;
   k.q4_1 = q4_1_dot_rows<MaddubsInt8>;
   k.q4_k = q4_k_dot_rows<MaddubsInt8>;
   k.q5_k = q5_k_dot_rows<MaddubsInt8>;

@@ -22,6 +22,13 @@ namespace flux {
 using DotRowsFn = void (*)(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
                            const std::byte* x, float* out, std::int64_t n);
 
+// out[j * out_stride + i] = vec_dot(type, w_rows + i * w_stride, x_rows + j * x_stride, n) for
+// i < n_w_rows, j < n_x_rows: several activation rows against the same weights (batched decode,
+// prefill), each weight block loaded once for all of them. Must give, for every (i, j), exactly
+// the bits DotRowsFn gives for that pair.
+using DotTileFn = void (*)(const std::byte* w_rows, std::size_t w_stride, int n_w_rows, const std::byte* x_rows,
+                           std::size_t x_stride, int n_x_rows, float* out, std::size_t out_stride, std::int64_t n);
+
 // Encodes n floats (a multiple of the block size) into an activation row; must produce the same
 // bytes as tensor/quant.hpp's quantize_row for that type.
 using QuantizeRowFn = void (*)(const float* src, std::byte* dst, std::int64_t n);
@@ -43,9 +50,13 @@ struct DotKernels {
   QuantizeRowFn quantize_q8_1 = nullptr;  // of Q4_1
   QuantizeRowFn quantize_q8_k = nullptr;  // of the k-quants
   AttendHeadFn attend_head = nullptr;     // paged attention's inner kernel (attention_kernels.hpp)
+  DotTileFn q4_0_tile = nullptr;          // several activation rows at once; null where a level has
+  DotTileFn q8_0_tile = nullptr;          // none (matmul then runs the rows one by one)
 
   // The dot kernel for weights of `type`; throws UnsupportedError for a type without one.
   DotRowsFn dot_rows_for(TensorType type) const;
+  // The several-activation-row kernel for weights of `type`, or null.
+  DotTileFn dot_tile_for(TensorType type) const;
   // Encodes an activation row into `act_type` (vec_dot_type of some weight type).
   void quantize_activations(TensorType act_type, const float* src, std::byte* dst,
                             std::int64_t n) const;

@@ -29,6 +29,14 @@ DotRowsFn DotKernels::dot_rows_for(TensorType type) const {
   }
 }
 
+DotTileFn DotKernels::dot_tile_for(TensorType type) const {
+  switch (type) {
+    case TensorType::Q4_0: return q4_0_tile;
+    case TensorType::Q8_0: return q8_0_tile;
+    default: return nullptr;
+  }
+}
+
 void DotKernels::quantize_activations(TensorType act_type, const float* src, std::byte* dst,
                                       std::int64_t n) const {
   switch (act_type) {

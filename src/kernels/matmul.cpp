@@ -69,17 +69,34 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
   return encoded;
 }
 
+// The kernels for one weight type: rows one activation row at a time, and (where the level has
+// one) a tile kernel taking several activation rows per weight block.
+struct WeightKernels {
+  DotRowsFn rows = nullptr;
+  DotTileFn tile = nullptr;
+};
+
 // out[r, j] for weight rows j in [begin, end) and every input row r.
-void multiply_rows(const WeightMatrix& w, DotRowsFn dot_rows, const EncodedInput& x, std::int64_t n_rows,
+void multiply_rows(const WeightMatrix& w, const WeightKernels& k, const EncodedInput& x, std::int64_t n_rows,
                    std::size_t begin, std::size_t end, float* out) {
   const std::size_t stride = w.row_stride();
   const std::size_t tile = weight_tile_rows(stride, n_rows, end - begin);
   for (std::size_t first = begin; first < end; first += tile) {
     const int count = static_cast<int>(std::min(tile, end - first));
+    const std::byte* weights = w.row(static_cast<std::int64_t>(first));
+    if (k.tile && n_rows > 1) {
+      k.tile(weights, stride, count, x.data, x.row_bytes, static_cast<int>(n_rows), out + first,
+             static_cast<std::size_t>(w.rows), w.cols);
+      continue;
+    }
     for (std::int64_t r = 0; r < n_rows; ++r)
-      dot_rows(w.row(static_cast<std::int64_t>(first)), stride, count, x.data + static_cast<std::size_t>(r) * x.row_bytes,
-               out + static_cast<std::size_t>(r * w.rows) + first, w.cols);
+      k.rows(weights, stride, count, x.data + static_cast<std::size_t>(r) * x.row_bytes,
+             out + static_cast<std::size_t>(r * w.rows) + first, w.cols);
   }
+}
+
+WeightKernels kernels_for(const DotKernels& kernels, TensorType type) {
+  return {kernels.dot_rows_for(type), kernels.dot_tile_for(type)};
 }
 
 void check_target(const MatmulTarget& t, std::int64_t cols, std::int64_t n_rows) {
@@ -105,10 +122,10 @@ void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> i
   // The kernel table of the level chosen at start-up (FLUX_ISA=scalar gives the reference path).
   const DotKernels& kernels = active_kernels();
   const std::vector<EncodedInput> inputs = encode_inputs(targets, in, n_rows, cols, scratch, kernels, pool, norm);
-  std::vector<DotRowsFn> dots;
+  std::vector<WeightKernels> dots;
   std::vector<std::size_t> first_row{0};  // targets' rows laid end to end
   for (const MatmulTarget& t : targets) {
-    dots.push_back(kernels.dot_rows_for(t.weight->type));
+    dots.push_back(kernels_for(kernels, t.weight->type));
     first_row.push_back(first_row.back() + static_cast<std::size_t>(t.weight->rows));
   }
 
@@ -133,8 +150,8 @@ void matmul_gated_silu(const WeightMatrix& gate, const WeightMatrix& up, std::sp
 
   const DotKernels& kernels = active_kernels();
   const std::vector<EncodedInput> inputs = encode_inputs(targets, in, n_rows, gate.cols, scratch, kernels, pool, norm);
-  const DotRowsFn gate_dot = kernels.dot_rows_for(gate.type);
-  const DotRowsFn up_dot = kernels.dot_rows_for(up.type);
+  const WeightKernels gate_dot = kernels_for(kernels, gate.type);
+  const WeightKernels up_dot = kernels_for(kernels, up.type);
   pool.parallel_for(static_cast<std::size_t>(gate.rows), [&](std::size_t begin, std::size_t end) {
     multiply_rows(gate, gate_dot, inputs[0], n_rows, begin, end, out.data());
     multiply_rows(up, up_dot, inputs[1], n_rows, begin, end, up_out.data());

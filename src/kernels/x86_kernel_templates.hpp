@@ -245,5 +245,111 @@ void q4_1_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
   });
 }
 
+// Several activation rows at once (batched decode and prefill): each weight block is loaded and
+// unpacked once for up to kMaxActivationRows activation rows. Every (weight row, activation row)
+// pair goes through exactly the operations of the one-row kernels above, in the same order, so
+// its result is the same bit for bit: batching never changes a sequence's numbers.
+constexpr int kMaxActivationRows = 4;
+constexpr int kTileWeightRows = 2;  // 2 x 4 accumulators, activations and a weight in registers
+
+template <class Int8, int kRows, int kX>
+void q4_0_tile(const std::byte* w, std::size_t w_stride, const std::byte* x, std::size_t x_stride, float* out,
+               std::size_t out_stride, std::size_t blocks) {
+  __m256 acc[kRows][kX];
+  for (int r = 0; r < kRows; ++r)
+    for (int j = 0; j < kX; ++j) acc[r][j] = _mm256_setzero_ps();
+  for (std::size_t b = 0; b < blocks; ++b) {
+    typename Int8::Q4Activation act[kX];
+    float dx[kX];
+    for (int j = 0; j < kX; ++j) {
+      const std::byte* xb = x + static_cast<std::size_t>(j) * x_stride + b * sizeof(BlockQ8_0);
+      act[j] = Int8::prepare_q4(load_256(xb + offsetof(BlockQ8_0, qs)));
+      dx[j] = load_f16(xb + offsetof(BlockQ8_0, d));
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const std::byte* wb = w + static_cast<std::size_t>(r) * w_stride + b * sizeof(BlockQ4_0);
+      const __m256i nibbles = unpack_q4_nibbles(wb + offsetof(BlockQ4_0, qs));
+      const float dw = load_f16(wb + offsetof(BlockQ4_0, d));
+      for (int j = 0; j < kX; ++j) {
+        const __m256i sums = Int8::dot_q4(nibbles, act[j]);
+        acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(dw * dx[j]), acc[r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int j = 0; j < kX; ++j) out[static_cast<std::size_t>(j) * out_stride + static_cast<std::size_t>(r)] = horizontal_sum(acc[r][j]);
+}
+
+template <class Int8, int kRows, int kX>
+void q8_0_tile(const std::byte* w, std::size_t w_stride, const std::byte* x, std::size_t x_stride, float* out,
+               std::size_t out_stride, std::size_t blocks) {
+  __m256 acc[kRows][kX];
+  for (int r = 0; r < kRows; ++r)
+    for (int j = 0; j < kX; ++j) acc[r][j] = _mm256_setzero_ps();
+  for (std::size_t b = 0; b < blocks; ++b) {
+    typename Int8::Q8Activation act[kX];
+    float dx[kX];
+    for (int j = 0; j < kX; ++j) {
+      const std::byte* xb = x + static_cast<std::size_t>(j) * x_stride + b * sizeof(BlockQ8_0);
+      act[j] = Int8::prepare_q8(load_256(xb + offsetof(BlockQ8_0, qs)));
+      dx[j] = load_f16(xb + offsetof(BlockQ8_0, d));
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const std::byte* wb = w + static_cast<std::size_t>(r) * w_stride + b * sizeof(BlockQ8_0);
+      const float dw = load_f16(wb + offsetof(BlockQ8_0, d));
+      for (int j = 0; j < kX; ++j) {
+        const __m256i sums = Int8::dot_q8(wb + offsetof(BlockQ8_0, qs), act[j]);
+        acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(dw * dx[j]), acc[r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int j = 0; j < kX; ++j) out[static_cast<std::size_t>(j) * out_stride + static_cast<std::size_t>(r)] = horizontal_sum(acc[r][j]);
+}
+
+// Calls tile(RowCount<R>{}, RowCount<X>{}, first_w, first_x) over [0, n_w) x [0, n_x) in tiles of
+// at most kTileWeightRows x kMaxActivationRows, with compile-time sizes.
+template <class Tile>
+void for_each_tile(int n_w, int n_x, const Tile& tile) {
+  auto with_x = [&](auto rows, int first_w) {
+    int first_x = 0;
+    for (; first_x + kMaxActivationRows <= n_x; first_x += kMaxActivationRows)
+      tile(rows, RowCount<kMaxActivationRows>{}, first_w, first_x);
+    switch (n_x - first_x) {
+      case 3: tile(rows, RowCount<3>{}, first_w, first_x); break;
+      case 2: tile(rows, RowCount<2>{}, first_w, first_x); break;
+      case 1: tile(rows, RowCount<1>{}, first_w, first_x); break;
+      default: break;
+    }
+  };
+  int first_w = 0;
+  for (; first_w + kTileWeightRows <= n_w; first_w += kTileWeightRows) with_x(RowCount<kTileWeightRows>{}, first_w);
+  if (first_w < n_w) with_x(RowCount<1>{}, first_w);
+}
+
+template <class Int8>
+void q4_0_dot_tile(const std::byte* w_rows, std::size_t w_stride, int n_w_rows, const std::byte* x_rows,
+                   std::size_t x_stride, int n_x_rows, float* out, std::size_t out_stride, std::int64_t n) {
+  const auto blocks = static_cast<std::size_t>(n) / kQK4_0;
+  for_each_tile(n_w_rows, n_x_rows, [&](auto rows, auto xs, int first_w, int first_x) {
+    q4_0_tile<Int8, decltype(rows)::value, decltype(xs)::value>(
+        w_rows + static_cast<std::size_t>(first_w) * w_stride, w_stride,
+        x_rows + static_cast<std::size_t>(first_x) * x_stride, x_stride,
+        out + static_cast<std::size_t>(first_x) * out_stride + static_cast<std::size_t>(first_w), out_stride, blocks);
+  });
+}
+
+template <class Int8>
+void q8_0_dot_tile(const std::byte* w_rows, std::size_t w_stride, int n_w_rows, const std::byte* x_rows,
+                   std::size_t x_stride, int n_x_rows, float* out, std::size_t out_stride, std::int64_t n) {
+  const auto blocks = static_cast<std::size_t>(n) / kQK8_0;
+  for_each_tile(n_w_rows, n_x_rows, [&](auto rows, auto xs, int first_w, int first_x) {
+    q8_0_tile<Int8, decltype(rows)::value, decltype(xs)::value>(
+        w_rows + static_cast<std::size_t>(first_w) * w_stride, w_stride,
+        x_rows + static_cast<std::size_t>(first_x) * x_stride, x_stride,
+        out + static_cast<std::size_t>(first_x) * out_stride + static_cast<std::size_t>(first_w), out_stride, blocks);
+  });
+}
+
 }  // namespace
 }  // namespace flux
