@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   flux::cli::add_make_model_command(app);
   flux::cli::add_bench_command(app);
   flux::cli::add_serve_command(app);
+  flux::cli::add_bench_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
