@@ -11,8 +11,9 @@
 
 namespace flux::cli {
 
-// Throws flux::Error when the template does not parse, or InvalidArgument for an unknown
-// built-in name. With neither a template in the model nor a name, chat requests are refused.
+// `builtin_name` (--chat-template) wins over the model's own template; with neither, chatml.
+// Throws flux::Error when the template does not parse, or InvalidArgument for an unknown built-in
+// name. The renderer turns the template's refusals into 400 errors naming `messages`.
 server::ChatRenderer make_chat_renderer(const Model& model, const Tokenizer& tokenizer, const std::string& builtin_name);
 
 }  // namespace flux::cli

@@ -121,7 +121,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("-t,--threads", o->engine.threads, "Threads (default: all cores)");
   cmd->add_option("--served-model-name", o->served_model_name, "Model name in the API (default: the file name)");
   cmd->add_option("--chat-template", o->chat_template,
-                  "Built-in chat template to use when the model has none (chatml, llama2, llama3, ...)");
+                  "Built-in chat template instead of the model's (chatml, llama2, llama3, mistral, gemma, phi3); default: the model's, else chatml");
   cmd->add_option("--cors-origin", o->http.cors_origin, "Allow browser requests from this origin");
   cmd->add_option("--max-body-bytes", o->http.max_body_bytes, "Largest request body accepted")->capture_default_str();
   cmd->add_option("--http-threads", o->http.http_threads, "Connections served at once")->capture_default_str();

@@ -241,6 +241,12 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
     RequestContext context{model_name_, engine->context_length(), options_.limits, render_chat_};
     parsed = parse_request(req.body, endpoint, context);
     Request& r = parsed.engine;
+    const auto n_vocab = static_cast<std::int64_t>(tokenizer_->vocab_size());
+    for (std::size_t i = 0; i < r.prompt_tokens.size(); ++i)
+      if (r.prompt_tokens[i] < 0 || r.prompt_tokens[i] >= n_vocab)
+        throw ApiError::invalid(fmt::format("prompt token {} (id {}) is outside the vocabulary of {} tokens", i,
+                                            r.prompt_tokens[i], n_vocab),
+                                "prompt");
     if (r.prompt_tokens.empty()) {
       r.prompt_tokens = tokenizer_->encode(r.prompt, r.add_special, /*parse_special=*/true);
       if (r.prompt_tokens.empty()) throw ApiError::invalid("the prompt is empty", "prompt");

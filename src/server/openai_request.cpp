@@ -133,6 +133,8 @@ void parse_prompt(const json* prompt, ParsedRequest& out) {
   if (!prompt) throw ApiError::invalid("'prompt' is required", "prompt");
   if (prompt->is_string()) {
     out.engine.prompt = prompt->get<std::string>();
+    // Tokenizing "" would still give BOS, and a completion from nothing but BOS is not what was asked.
+    if (out.engine.prompt.empty()) throw ApiError::invalid("the prompt is empty", "prompt");
   } else if (prompt->is_array() && !prompt->empty() && (*prompt)[0].is_number()) {
     for (const json& t : *prompt) {
       if (!t.is_number_integer() && !t.is_number_unsigned())
@@ -145,6 +147,7 @@ void parse_prompt(const json* prompt, ParsedRequest& out) {
     }
   } else if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) {
     out.engine.prompt = (*prompt)[0].get<std::string>();
+    if (out.engine.prompt.empty()) throw ApiError::invalid("the prompt is empty", "prompt");
   } else if (prompt->is_array() && prompt->size() > 1) {
     throw ApiError::invalid("one prompt per request: send several requests (or use n for several completions)",
                             "prompt");
@@ -237,13 +240,11 @@ ParsedRequest parse_request(std::string_view body, Endpoint endpoint, const Requ
     out.echo = f.boolean("echo", false);
     if (const json* suffix = f.get("suffix"); suffix && !(suffix->is_string() && suffix->get<std::string>().empty()))
       throw ApiError::invalid("'suffix' (fill-in-the-middle) is not supported", "suffix");
-  } else {
-    const json messages = parse_messages(f.get("messages"), limits);
-    if (!context.render_chat) throw ApiError(500, "this server has no chat template", "server_error");
-    out.engine.prompt = context.render_chat(messages, /*add_generation_prompt=*/true);
-    // The template writes BOS itself where the model wants one; special tokens in it are parsed.
-    out.engine.add_special = false;
   }
+  // Chat messages are checked here but rendered last, once every other field is known to be
+  // valid: a bad parameter is a 400 whatever the template does.
+  json messages;
+  if (endpoint == Endpoint::ChatCompletions) messages = parse_messages(f.get("messages"), limits);
 
   const std::int64_t max_allowed = limits.max_tokens > 0 ? limits.max_tokens : context.context_length;
   // OpenAI's defaults: 16 tokens for completions; chat runs until the context is full.
@@ -298,6 +299,12 @@ ParsedRequest parse_request(std::string_view body, Endpoint endpoint, const Requ
     const auto type = format->is_object() ? format->find("type") : format->end();
     if (type == format->end() || *type != "text")
       throw ApiError::invalid("only 'response_format' {\"type\": \"text\"} is supported", "response_format");
+  }
+  if (endpoint == Endpoint::ChatCompletions) {
+    if (!context.render_chat) throw ApiError(500, "this server has no chat template", "server_error");
+    out.engine.prompt = context.render_chat(messages, /*add_generation_prompt=*/true);
+    // The template writes BOS itself where the model wants one; special tokens in it are parsed.
+    out.engine.add_special = false;
   }
   return out;
 }

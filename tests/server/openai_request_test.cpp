@@ -129,6 +129,8 @@ TEST(OpenAiRequest, OutOfRangeAndWrongTypesNameTheParameter) {
                         Case{R"({"prompt": ["a", "b"]})", "prompt"},
                         Case{R"({"prompt": [1, "b"]})", "prompt"},
                         Case{R"({"prompt": [1, 99999999999]})", "prompt"},
+                        Case{R"({"prompt": ""})", "prompt"},
+                        Case{R"({"prompt": [""]})", "prompt"},
                         Case{R"({})", "prompt"}}) {
     const ApiError e = refusal(c.body);
     EXPECT_EQ(e.status(), 400) << c.body;
@@ -140,6 +142,21 @@ TEST(OpenAiRequest, OutOfRangeAndWrongTypesNameTheParameter) {
   EXPECT_EQ(chat.to_json()["error"]["param"], "top_logprobs");
   const std::string long_stop = R"({"prompt": "x", "stop": ")" + std::string(300, 'a') + R"("})";
   EXPECT_EQ(refusal(long_stop).status(), 400);
+}
+
+TEST(OpenAiRequest, ChatParametersAreCheckedBeforeTheTemplateRuns) {
+  RequestContext c = context();
+  c.render_chat = [](const nlohmann::json&, bool) -> std::string {
+    throw ApiError(500, "the template failed", "server_error");
+  };
+  try {
+    parse_request(R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 100})",
+                  Endpoint::ChatCompletions, c);
+    ADD_FAILURE() << "accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.to_json()["error"]["param"], "top_logprobs");
+  }
 }
 
 TEST(OpenAiRequest, AnotherModelIs404) {
