@@ -300,6 +300,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   metrics_.count_request(name, 200);
   struct StreamState {
     std::vector<bool> started;
+    std::vector<std::size_t> sent_bytes;  // text of each choice streamed so far (for text_offset)
     bool finished = false;
   };
   auto state = std::make_shared<StreamState>();
@@ -323,10 +324,17 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
         }
         for (const ChoiceOutput& c : out->choices) {
           const auto index = static_cast<std::size_t>(c.index);
-          if (state->started.size() <= index) state->started.resize(index + 1, false);
+          if (state->started.size() <= index) {
+            state->started.resize(index + 1, false);
+            state->sent_bytes.resize(index + 1, 0);
+          }
           const bool first = !state->started[index];
           state->started[index] = true;
-          const ChoiceContent content{c.index, c.text, c.logprobs, c.finish};
+          ChoiceContent content{c.index, c.text, c.logprobs, c.finish};
+          // echo: a completion's stream starts with its prompt, as the whole response does.
+          if (first && parsed.echo) content.text = parsed.prompt_text + content.text;
+          content.text_offset = state->sent_bytes[index] + (first && parsed.echo ? parsed.prompt_text.size() : 0);
+          state->sent_bytes[index] += content.text.size();
           if (!write("data: " + dump(stream_chunk(parsed, identity, content, first, *tokenizer_)) + "\n\n")) {
             engine->abort(id);
             return false;

@@ -48,7 +48,7 @@ json completion_logprobs(const std::vector<TokenLogprobs>& lps, const Tokenizer&
 
 json logprobs_json(const ParsedRequest& r, const ChoiceContent& c, const Tokenizer& tokenizer) {
   if (!r.logprobs) return nullptr;
-  return is_chat(r) ? chat_logprobs(c.logprobs, tokenizer) : completion_logprobs(c.logprobs, tokenizer, 0);
+  return is_chat(r) ? chat_logprobs(c.logprobs, tokenizer) : completion_logprobs(c.logprobs, tokenizer, c.text_offset);
 }
 
 }  // namespace
@@ -73,7 +73,8 @@ json usage_json(const Usage& u) {
 json full_response(const ParsedRequest& r, const ResponseIdentity& id, const std::vector<ChoiceContent>& choices,
                    const Usage& usage, const Tokenizer& tokenizer) {
   json out_choices = json::array();
-  for (const ChoiceContent& c : choices) {
+  for (ChoiceContent c : choices) {
+    if (r.echo) c.text_offset = r.prompt_text.size();
     json choice = {{"index", c.index}, {"logprobs", logprobs_json(r, c, tokenizer)}, {"finish_reason", finish_json(c.finish)}};
     if (is_chat(r)) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
     else choice["text"] = r.echo ? r.prompt_text + c.text : c.text;

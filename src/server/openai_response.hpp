@@ -34,6 +34,9 @@ struct ChoiceContent {
   std::string text;
   std::vector<TokenLogprobs> logprobs;
   FinishReason finish = FinishReason::None;
+  // Completions' logprobs.text_offset of the first token: where `text` starts in the choice's
+  // whole text (after an echoed prompt, after earlier chunks of a stream).
+  std::size_t text_offset = 0;
 };
 
 // The complete response of a non-streamed request.
