@@ -102,6 +102,11 @@ enum class KvCacheType {
   Q8_0,  // int8 blocks with a scale: about half the memory, so about twice the cached tokens
 };
 
+// Appends `out` to `into`: each choice's tokens, text and logprobs, its finish reason, the error
+// and the latest metrics; choices stay in index order. Gathering a request's stream into one
+// output (Engine::generate, non-streamed HTTP responses).
+void append_output(RequestOutput& into, const RequestOutput& out);
+
 struct EngineOptions {
   int n_ctx = 0;                     // positions per sequence; 0: the model's, at most 4096
   int block_size = 16;               // KV block size in tokens

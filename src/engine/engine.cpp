@@ -67,8 +67,9 @@ struct Engine::Impl {
         tokenizer(t),
         options(o),
         n_ctx(resolve_context(m, o)),
-        kv(layout_for(m, o),
-           text_kv_blocks(layout_for(m, o), MemoryBudgetRequest{o.kv_mem_bytes, o.kv_mem_fraction},
+        kv_layout(layout_for(m, o)),
+        kv(kv_layout,
+           text_kv_blocks(kv_layout, MemoryBudgetRequest{o.kv_mem_bytes, o.kv_mem_fraction},
                           static_cast<std::int64_t>(std::max(o.max_seqs, 1)) * n_ctx,
                           read_system_memory().available_bytes),
            o.prefix_caching),
@@ -97,6 +98,7 @@ struct Engine::Impl {
   const Tokenizer& tokenizer;
   EngineOptions options;
   int n_ctx;
+  KvLayout kv_layout;
   KvManager kv;
   Scheduler scheduler;
   ThreadPool pool;
@@ -447,33 +449,14 @@ RequestOutput Engine::generate(Request request) {
   auto user_callback = std::move(request.on_output);
   request.on_output = [collected, done, user_callback](const RequestOutput& out) {
     if (user_callback) user_callback(out);
-    for (const ChoiceOutput& c : out.choices) {
-      auto it = std::find_if(collected->choices.begin(), collected->choices.end(),
-                             [&](const ChoiceOutput& have) { return have.index == c.index; });
-      if (it == collected->choices.end()) {
-        collected->choices.push_back(ChoiceOutput{.index = c.index});
-        it = collected->choices.end() - 1;
-      }
-      it->tokens.insert(it->tokens.end(), c.tokens.begin(), c.tokens.end());
-      it->text += c.text;
-      it->logprobs.insert(it->logprobs.end(), c.logprobs.begin(), c.logprobs.end());
-      if (c.finish != FinishReason::None) it->finish = c.finish;
-    }
-    collected->id = out.id;
-    if (!out.error.empty()) collected->error = out.error;
-    collected->metrics = out.metrics;
-    if (out.finished) {
-      collected->finished = true;
-      done->set_value();
-    }
+    append_output(*collected, out);
+    if (out.finished) done->set_value();
   };
   add(std::move(request));
   if (!impl_->options.background) {
     while (finished.wait_for(std::chrono::seconds(0)) != std::future_status::ready) impl_->step();
   }
   finished.wait();
-  std::sort(collected->choices.begin(), collected->choices.end(),
-            [](const ChoiceOutput& a, const ChoiceOutput& b) { return a.index < b.index; });
   return std::move(*collected);
 }
 

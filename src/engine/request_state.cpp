@@ -29,6 +29,26 @@ const char* to_string(FinishReason reason) {
   return "";
 }
 
+void append_output(RequestOutput& into, const RequestOutput& out) {
+  for (const ChoiceOutput& c : out.choices) {
+    auto it = std::lower_bound(into.choices.begin(), into.choices.end(), c.index,
+                               [](const ChoiceOutput& have, int index) { return have.index < index; });
+    if (it == into.choices.end() || it->index != c.index) {
+      ChoiceOutput fresh;
+      fresh.index = c.index;
+      it = into.choices.insert(it, std::move(fresh));
+    }
+    it->tokens.insert(it->tokens.end(), c.tokens.begin(), c.tokens.end());
+    it->text += c.text;
+    it->logprobs.insert(it->logprobs.end(), c.logprobs.begin(), c.logprobs.end());
+    if (c.finish != FinishReason::None) it->finish = c.finish;
+  }
+  into.id = out.id;
+  if (!out.error.empty()) into.error = out.error;
+  into.metrics = out.metrics;
+  into.finished = into.finished || out.finished;
+}
+
 ChoiceRun::ChoiceRun(RequestState& request_state, int choice_index, const Tokenizer& tokenizer,
                      std::uint64_t sequence_id)
     : request(request_state),

@@ -43,30 +43,6 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Gathers a request's outputs into per-choice content.
-struct Accumulated {
-  std::vector<ChoiceContent> choices;
-  RequestMetrics metrics;
-  std::string error;
-
-  void add(const RequestOutput& out) {
-    for (const ChoiceOutput& c : out.choices) {
-      ChoiceContent& into = choice(c.index);
-      into.text += c.text;
-      into.logprobs.insert(into.logprobs.end(), c.logprobs.begin(), c.logprobs.end());
-      if (c.finish != FinishReason::None) into.finish = c.finish;
-    }
-    metrics = out.metrics;
-    if (!out.error.empty()) error = out.error;
-  }
-  ChoiceContent& choice(int index) {
-    for (ChoiceContent& c : choices)
-      if (c.index == index) return c;
-    choices.push_back(ChoiceContent{.index = index});
-    return choices.back();
-  }
-};
-
 Usage usage_of(const RequestMetrics& m) { return {m.prompt_tokens, m.generated_tokens, m.cached_prompt_tokens}; }
 
 }  // namespace
@@ -278,21 +254,18 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
       model_name_};
 
   if (!parsed.stream) {
-    Accumulated all;
-    for (;;) {
-      auto out = channel->pop(1000ms);
-      if (!out) continue;
-      all.add(*out);
-      if (out->finished) break;
-    }
+    RequestOutput all;
+    while (!all.finished)
+      if (auto out = channel->pop(1000ms)) append_output(all, *out);
     metrics_.observe(all.metrics);
     if (!all.error.empty()) {
       send_error(res, ApiError(500, "generation failed: " + all.error, "server_error"), name);
       return;
     }
-    std::sort(all.choices.begin(), all.choices.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+    std::vector<ChoiceContent> choices;
+    for (const ChoiceOutput& c : all.choices) choices.push_back({c.index, c.text, c.logprobs, c.finish});
     metrics_.count_request(name, 200);
-    res.set_content(dump(full_response(parsed, identity, all.choices, usage_of(all.metrics), *tokenizer_)),
+    res.set_content(dump(full_response(parsed, identity, choices, usage_of(all.metrics), *tokenizer_)),
                     "application/json");
     return;
   }
