@@ -20,6 +20,7 @@ namespace flux::cli {
 namespace {
 
 struct BenchCommandOptions {
+  LoadOptions load;
   std::string model;
   BenchOptions bench;
   int threads = 0;
@@ -71,7 +72,7 @@ void print_table(const BenchCommandOptions& o, const Model& model, int threads, 
 nlohmann::json percentiles_json(const Percentiles& p) { return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}}; }
 
 void serving_bench(const BenchCommandOptions& o) {
-  LoadedModel loaded = load_model(o.model);
+  LoadedModel loaded = load_model(o.model, o.load);
   ServingBenchOptions s;
   s.concurrency = o.concurrency;
   s.requests = o.requests > 0 ? o.requests : 4 * o.concurrency;
@@ -130,7 +131,7 @@ void bench(const BenchCommandOptions& o) {
   if (o.requests > 0 || o.shared_prefix > 0)
     throw InvalidArgument("--requests and --shared-prefix need --concurrency");
   if (o.bandwidth_mib < 1) throw InvalidArgument(fmt::format("--bandwidth-mib must be at least 1 (got {})", o.bandwidth_mib));
-  LoadedModel loaded = load_model(o.model);
+  LoadedModel loaded = load_model(o.model, o.load);
   validate(o.bench, loaded.model);  // before the bandwidth measurement, so bad flags fail at once
   ThreadPool pool(resolve_threads(o.threads));
 
@@ -156,6 +157,9 @@ void bench(const BenchCommandOptions& o) {
     out["tg_tokens_per_sec"] = throughput_json(r.tg);
     out["bandwidth_gbps"] = bandwidth.gb_per_sec;
     out["tg_bandwidth_fraction"] = fraction;
+    out["weight_layout"] = loaded.model.packing().describe();
+    out["kv_bytes"] = r.kv_bytes;
+    out["resident_bytes"] = r.resident_bytes;
     std::puts(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return;
   }
@@ -164,7 +168,12 @@ void bench(const BenchCommandOptions& o) {
   if (!r.tg.samples.empty())
     fmt::print("; tg{} streams the weights at {:.2f} GB/s = {:.1f}% of it", o.bench.n_gen,
                static_cast<double>(model_bytes) * r.tg.mean / 1e9, 100.0 * fraction);
-  fmt::print("\n");
+  constexpr double kMiB = 1 << 20;
+  fmt::print("\nresident memory at the end: {:.1f} MiB = weights {:.1f} MiB + KV {:.1f} MiB + {:.1f}%\n",
+             static_cast<double>(r.resident_bytes) / kMiB, static_cast<double>(model_bytes) / kMiB,
+             static_cast<double>(r.kv_bytes) / kMiB,
+             100.0 * (static_cast<double>(r.resident_bytes) / static_cast<double>(model_bytes + r.kv_bytes) - 1.0));
+  fmt::print("weights: {}\n", loaded.model.packing().describe());
 }
 
 }  // namespace
@@ -173,6 +182,7 @@ void add_bench_command(CLI::App& app) {
   auto options = std::make_shared<BenchCommandOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt (pp) and generation (tg) throughput, like llama-bench");
   cmd->add_option("-m,--model", options->model, "GGUF model file")->required();
+  add_load_options(*cmd, options->load);
   cmd->add_option("-p,--n-prompt", options->bench.n_prompt, "Prompt tokens of the pp test (0: skip it)")
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", options->bench.n_gen, "Generated tokens of the tg test (0: skip it)")

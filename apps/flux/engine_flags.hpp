@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "flux/engine.hpp"
+#include "model/weight_packing.hpp"
 
 namespace flux::cli {
 
@@ -16,5 +17,8 @@ std::uint64_t parse_byte_size(const std::string& text, const char* flag);
 
 // --kv-type f16|q8_0.
 void add_kv_type_option(CLI::App& cmd, KvCacheType& type);
+
+// --no-repack: keep every weight matrix in the file's layout.
+void add_load_options(CLI::App& cmd, LoadOptions& options);
 
 }  // namespace flux::cli

@@ -8,10 +8,10 @@
 
 namespace flux::cli {
 
-LoadedModel load_model(const std::filesystem::path& path) {
+LoadedModel load_model(const std::filesystem::path& path, const LoadOptions& options) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw Error(fmt::format("model file '{}' does not exist", path.string()));
-  Model model = Model::load(path);
+  Model model = Model::load(path, options);
   const std::uint64_t total = read_system_memory().total_bytes;
   if (total != 0 && model.weights().total_bytes > total)
     throw Error(fmt::format("model '{}' needs {:.1f} GiB of weights but this machine has {:.1f} GiB of memory",

@@ -16,7 +16,7 @@ struct LoadedModel {
 };
 
 // Throws flux::Error with a one-line reason.
-LoadedModel load_model(const std::filesystem::path& path);
+LoadedModel load_model(const std::filesystem::path& path, const LoadOptions& options = {});
 
 // Threads to use: the flag when given (> 0), else every core.
 int resolve_threads(int requested);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "apps/flux/commands.hpp"
+#include "apps/flux/engine_flags.hpp"
 #include "apps/flux/model_loading.hpp"
 #include "base/error.hpp"
 #include "base/thread_pool.hpp"
@@ -16,6 +17,7 @@ namespace flux::cli {
 namespace {
 
 struct PerplexityOptions {
+  LoadOptions load;
   std::string model;
   std::string file;
   int n_ctx = 512;
@@ -26,7 +28,7 @@ void run_perplexity(const PerplexityOptions& o) {
   std::ifstream in(o.file, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot read '{}'", o.file));
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  LoadedModel loaded = load_model(o.model);
+  LoadedModel loaded = load_model(o.model, o.load);
   if (o.n_ctx > loaded.model.config().n_ctx_train)
     fmt::print(stderr, "warning: context {} is longer than the model was trained for ({})\n", o.n_ctx,
                loaded.model.config().n_ctx_train);
@@ -51,6 +53,7 @@ void add_perplexity_command(CLI::App& app) {
   auto options = std::make_shared<PerplexityOptions>();
   CLI::App* cmd = app.add_subcommand("perplexity", "Perplexity of a model over a text file");
   cmd->add_option("-m,--model", options->model, "GGUF model file")->required();
+  add_load_options(*cmd, options->load);
   cmd->add_option("-f,--file", options->file, "Text file")->required();
   cmd->add_option("-c,--ctx-size", options->n_ctx, "Window length in tokens")->capture_default_str();
   cmd->add_option("-t,--threads", options->threads, "Threads (default: all cores)");

@@ -20,6 +20,7 @@ namespace flux::cli {
 namespace {
 
 struct RunOptions {
+  LoadOptions load;
   std::string model;
   std::string prompt;
   std::string prompt_file;
@@ -44,7 +45,7 @@ std::string read_file(const std::string& path) {
 void run(const RunOptions& o) {
   if (!o.prompt.empty() && !o.prompt_file.empty()) throw InvalidArgument("give either -p or -f, not both");
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
-  LoadedModel loaded = load_model(o.model);
+  LoadedModel loaded = load_model(o.model, o.load);
   // One request: a one-sequence engine stepped on this thread, the same path the server takes.
   Engine engine(loaded.model, loaded.tokenizer,
                 EngineOptions{.n_ctx = o.n_ctx,
@@ -119,6 +120,7 @@ void add_run_command(CLI::App& app) {
   // A repeated flag overrides the earlier one (scripts append user flags to their defaults).
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("-m,--model", options->model, "GGUF model file")->required();
+  add_load_options(*cmd, options->load);
   cmd->add_option("-p,--prompt", options->prompt, "Prompt text");
   cmd->add_option("-f,--file", options->prompt_file, "Read the prompt from a file");
   cmd->add_option("-n,--n-predict", options->n_predict, "Tokens to generate (-1: until the context is full)")

@@ -18,4 +18,13 @@ SystemMemory read_system_memory() {
   return m;
 }
 
+std::uint64_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmRSS:  123 kB"
+  }
+  return 0;
+}
+
 }  // namespace flux

@@ -13,4 +13,7 @@ struct SystemMemory {
 
 SystemMemory read_system_memory();
 
+// This process's resident set now (VmRSS of /proc/self/status); 0 when unknown.
+std::uint64_t resident_bytes();
+
 }  // namespace flux

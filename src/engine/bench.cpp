@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/error.hpp"
+#include "base/system_memory.hpp"
 #include "kv/kv_cache.hpp"
 #include "model/forward.hpp"
 
@@ -54,6 +55,8 @@ class BenchSession {
     for (std::size_t i = 0; i < tokens.size(); ++i) forward_chunk(tokens.subspan(i, 1), static_cast<std::int64_t>(i));
     return std::chrono::duration<double>(Clock::now() - start).count();
   }
+
+  std::uint64_t kv_bytes() const { return kv_.cache().bytes(); }
 
   ~BenchSession() { kv_.free(table_); }
   BenchSession(const BenchSession&) = delete;
@@ -119,6 +122,8 @@ BenchResult run_bench(const Model& model, ThreadPool& pool, const BenchOptions& 
   BenchResult result;
   result.pp = measure(options.n_prompt, options.reps, [&] { return session.prompt_seconds(prompt); });
   result.tg = measure(options.n_gen, options.reps, [&] { return session.generation_seconds(generated); });
+  result.kv_bytes = session.kv_bytes();
+  result.resident_bytes = resident_bytes();  // weights, KV and scratch, all still held
   return result;
 }
 

@@ -32,6 +32,8 @@ struct Throughput {
 struct BenchResult {
   Throughput pp;                // empty samples when n_prompt is 0
   Throughput tg;                // empty samples when n_gen is 0
+  std::uint64_t kv_bytes = 0;        // the KV cache the tests ran with
+  std::uint64_t resident_bytes = 0;  // the process's resident set at the end of the last test
 };
 
 // Throws InvalidArgument when n_prompt or n_gen is negative or both are 0, reps or n_batch is

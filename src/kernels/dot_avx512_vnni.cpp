@@ -4,6 +4,7 @@
 // through vpdpwssd, which applies their int16 sub-block scales and accumulates in one.
 
 #include "kernels/dot_kernels.hpp"
+#include "kernels/x86_interleaved_templates.hpp"
 #include "kernels/x86_kquant_templates.hpp"
 
 namespace flux {
@@ -44,6 +45,13 @@ struct VnniInt8 {
   static __m256i dot_u8s8(__m256i u, __m256i s) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
   }
+  static __m256i add_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+  // vpdpbusd multiplies unsigned by signed bytes: w + 128 (w with its top bit flipped) is
+  // unsigned, and the extra 128 * sum(s) per block is taken off up front through the bias.
+  static __m256i add_s8s8(__m256i acc, __m256i w, __m256i s) {
+    return _mm256_dpbusd_epi32(acc, _mm256_xor_si256(w, _mm256_set1_epi8(-128)), s);
+  }
+  static int s8s8_bias(int sum) { return -128 * sum; }
   // The k-quants scale every 16 or 32 products, so their pairs go through maddubs as at the
   // AVX2 level (exact for u <= 63); vpdpwssd then scales and accumulates in one instruction.
   static __m256i add_scaled(__m256i acc, __m256i u, __m256i s, __m256i scales) {
@@ -60,6 +68,8 @@ DotKernels avx512_vnni_kernels(const DotKernels& below) {
   k.q8_0 = q8_0_dot_rows<VnniInt8>;
   k.q4_0_tile = q4_0_dot_tile<VnniInt8>;
   k.q8_0_tile = q8_0_dot_tile<VnniInt8>;
+  k.q4_0x8 = q4_0x8_dot_groups<VnniInt8>;
+  k.q8_0x8 = q8_0x8_dot_groups<VnniInt8>;
   k.q4_1 = q4_1_dot_rows<VnniInt8>;
   k.q4_k = q4_k_dot_rows<VnniInt8>;
   k.q5_k = q5_k_dot_rows<VnniInt8>;

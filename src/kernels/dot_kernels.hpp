@@ -29,6 +29,26 @@ using DotRowsFn = void (*)(const std::byte* w_rows, std::size_t w_stride, int n_
 using DotTileFn = void (*)(const std::byte* w_rows, std::size_t w_stride, int n_w_rows, const std::byte* x_rows,
                            std::size_t x_stride, int n_x_rows, float* out, std::size_t out_stride, std::int64_t n);
 
+// Weights in the interleaved layout (tensor/interleaved.hpp) against several activation rows:
+// out[j * out_stride + 8 * g + r] = vec_dot(type, row r of group g, x row j, n) for g < n_groups,
+// r < kInterleaveRows, j < n_x. Activation rows are encoded in vec_dot_type(type) (Q8_0), and
+// x_sums[j * sums_stride + b] holds the sum of block b's int8 values of row j (interleaved
+// kernels fold the weights' offset into the accumulator through it). Every (row, activation
+// row) pair gets the same bits whatever n_groups and n_x are.
+struct GroupDotArgs {
+  const std::byte* groups = nullptr;  // n_groups groups, back to back
+  int n_groups = 0;
+  const std::byte* x = nullptr;
+  std::size_t x_stride = 0;
+  const std::int32_t* x_sums = nullptr;
+  std::size_t sums_stride = 0;
+  int n_x = 0;
+  float* out = nullptr;
+  std::size_t out_stride = 0;
+  std::int64_t n = 0;
+};
+using DotGroupsFn = void (*)(const GroupDotArgs& args);
+
 // Encodes n floats (a multiple of the block size) into an activation row; must produce the same
 // bytes as tensor/quant.hpp's quantize_row for that type.
 using QuantizeRowFn = void (*)(const float* src, std::byte* dst, std::int64_t n);
@@ -52,11 +72,15 @@ struct DotKernels {
   AttendHeadFn attend_head = nullptr;     // paged attention's inner kernel (attention_kernels.hpp)
   DotTileFn q4_0_tile = nullptr;          // several activation rows at once; null where a level has
   DotTileFn q8_0_tile = nullptr;          // none (matmul then runs the rows one by one)
+  DotGroupsFn q4_0x8 = nullptr;           // interleaved weights; null where a level has none
+  DotGroupsFn q8_0x8 = nullptr;           // (the weights then stay in their file's layout)
 
   // The dot kernel for weights of `type`; throws UnsupportedError for a type without one.
   DotRowsFn dot_rows_for(TensorType type) const;
   // The several-activation-row kernel for weights of `type`, or null.
   DotTileFn dot_tile_for(TensorType type) const;
+  // The kernel for interleaved weights of `type`, or null.
+  DotGroupsFn dot_groups_for(TensorType type) const;
   // Encodes an activation row into `act_type` (vec_dot_type of some weight type).
   void quantize_activations(TensorType act_type, const float* src, std::byte* dst,
                             std::int64_t n) const;

@@ -37,6 +37,14 @@ DotTileFn DotKernels::dot_tile_for(TensorType type) const {
   }
 }
 
+DotGroupsFn DotKernels::dot_groups_for(TensorType type) const {
+  switch (type) {
+    case TensorType::Q4_0: return q4_0x8;
+    case TensorType::Q8_0: return q8_0x8;
+    default: return nullptr;
+  }
+}
+
 void DotKernels::quantize_activations(TensorType act_type, const float* src, std::byte* dst,
                                       std::int64_t n) const {
   switch (act_type) {

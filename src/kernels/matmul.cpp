@@ -5,6 +5,7 @@
 #include "base/error.hpp"
 #include "kernels/dot_kernels.hpp"
 #include "kernels/ops.hpp"
+#include "tensor/blocks.hpp"
 #include "tensor/quant.hpp"
 
 namespace flux {
@@ -24,7 +25,20 @@ std::size_t weight_tile_rows(std::size_t row_stride, std::int64_t n_input_rows, 
 struct EncodedInput {
   const std::byte* data = nullptr;
   std::size_t row_bytes = 0;
+  const std::int32_t* block_sums = nullptr;  // Q8_0 rows read by interleaved weights: cols / 32
+  std::size_t sums_stride = 0;               // sums per row, sums_stride apart
 };
+
+// sums[b] = the sum of the int8 values of block b of a Q8_0 row.
+void sum_q8_0_blocks(const std::byte* row, std::int64_t cols, std::int32_t* sums) {
+  const auto blocks = static_cast<std::size_t>(cols) / kQK8_0;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const auto* q = reinterpret_cast<const std::int8_t*>(row + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs));
+    std::int32_t sum = 0;
+    for (std::size_t i = 0; i < kQK8_0; ++i) sum += q[i];
+    sums[b] = sum;
+  }
+}
 
 // Encodes the input once per activation type the weights read (vec_dot_type of each weight
 // type), in one parallel pass over the rows.
@@ -46,6 +60,11 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
     }
     buffer_of[t] = i;
   }
+  // Interleaved kernels read Q8_0 activations together with their block sums.
+  const bool need_sums = std::any_of(targets.begin(), targets.end(),
+                                     [](const MatmulTarget& t) { return t.weight->layout == WeightLayout::Interleaved; });
+  const std::size_t sums_stride = static_cast<std::size_t>(cols) / kQK8_0;
+  if (need_sums) scratch.block_sums.resize(sums_stride * static_cast<std::size_t>(n_rows));
   const auto ucols = static_cast<std::size_t>(cols);
   pool.parallel_for(static_cast<std::size_t>(n_rows), [&](std::size_t begin, std::size_t end) {
     std::vector<float> normed(norm ? ucols : 0);
@@ -57,7 +76,9 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
       }
       for (std::size_t b = 0; b < n_types; ++b) {
         const TensorType act = buffers[b].first;
-        kernels.quantize_activations(act, row, buffers[b].second.data() + r * row_bytes(act, cols), cols);
+        std::byte* encoded = buffers[b].second.data() + r * row_bytes(act, cols);
+        kernels.quantize_activations(act, row, encoded, cols);
+        if (need_sums && act == TensorType::Q8_0) sum_q8_0_blocks(encoded, cols, scratch.block_sums.data() + r * sums_stride);
       }
     }
   });
@@ -65,6 +86,11 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
   for (std::size_t t = 0; t < targets.size(); ++t) {
     auto& buffer = buffers[buffer_of[t]];
     encoded[t] = {buffer.second.data(), row_bytes(buffer.first, cols)};
+    if (targets[t].weight->layout == WeightLayout::Interleaved) {
+      check(buffer.first == TensorType::Q8_0, "interleaved weights read Q8_0 activations");
+      encoded[t].block_sums = scratch.block_sums.data();
+      encoded[t].sums_stride = sums_stride;
+    }
   }
   return encoded;
 }
@@ -74,11 +100,42 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
 struct WeightKernels {
   DotRowsFn rows = nullptr;
   DotTileFn tile = nullptr;
+  DotGroupsFn groups = nullptr;  // for the interleaved part of a repacked matrix
 };
+
+// out[r, j] for the grouped weight rows j in [begin, end) (both multiples of kInterleaveRows) and
+// every input row r.
+void multiply_groups(const WeightMatrix& w, DotGroupsFn groups, const EncodedInput& x, std::int64_t n_rows,
+                     std::size_t begin, std::size_t end, float* out) {
+  constexpr auto kGroup = static_cast<std::size_t>(kInterleaveRows);
+  const std::size_t tile =
+      n_rows == 1 ? end - begin : std::max(kGroup, weight_tile_rows(w.row_stride(), n_rows, 0) / kGroup * kGroup);
+  for (std::size_t first = begin; first < end; first += tile) {
+    GroupDotArgs args;
+    args.groups = w.row(static_cast<std::int64_t>(first));
+    args.n_groups = static_cast<int>(std::min(tile, end - first) / kGroup);
+    args.x = x.data;
+    args.x_stride = x.row_bytes;
+    args.x_sums = x.block_sums;
+    args.sums_stride = x.sums_stride;
+    args.n_x = static_cast<int>(n_rows);
+    args.out = out + first;
+    args.out_stride = static_cast<std::size_t>(w.rows);
+    args.n = w.cols;
+    groups(args);
+  }
+}
 
 // out[r, j] for weight rows j in [begin, end) and every input row r.
 void multiply_rows(const WeightMatrix& w, const WeightKernels& k, const EncodedInput& x, std::int64_t n_rows,
                    std::size_t begin, std::size_t end, float* out) {
+  const auto grouped = static_cast<std::size_t>(w.grouped_rows());
+  if (begin < grouped) {
+    const std::size_t group_end = std::min(end, grouped);
+    multiply_groups(w, k.groups, x, n_rows, begin, group_end, out);
+    begin = group_end;
+  }
+  if (begin >= end) return;
   const std::size_t stride = w.row_stride();
   const std::size_t tile = weight_tile_rows(stride, n_rows, end - begin);
   for (std::size_t first = begin; first < end; first += tile) {
@@ -95,8 +152,23 @@ void multiply_rows(const WeightMatrix& w, const WeightKernels& k, const EncodedI
   }
 }
 
-WeightKernels kernels_for(const DotKernels& kernels, TensorType type) {
-  return {kernels.dot_rows_for(type), kernels.dot_tile_for(type)};
+WeightKernels kernels_for(const DotKernels& kernels, const WeightMatrix& w) {
+  WeightKernels k{kernels.dot_rows_for(w.type), kernels.dot_tile_for(w.type), nullptr};
+  if (w.layout == WeightLayout::Interleaved) {
+    k.groups = kernels.dot_groups_for(w.type);
+    check(k.groups != nullptr, "interleaved weights need a kernel level with interleaved kernels");
+  }
+  return k;
+}
+
+// A split point of a parallel loop over w's rows, moved up to a group boundary inside the
+// interleaved part: groups are computed whole. The same map applied to every split point keeps
+// the ranges a partition.
+std::size_t align_to_groups(const WeightMatrix& w, std::size_t row) {
+  const auto grouped = static_cast<std::size_t>(w.grouped_rows());
+  if (row >= grouped) return row;
+  constexpr auto kGroup = static_cast<std::size_t>(kInterleaveRows);
+  return (row + kGroup - 1) / kGroup * kGroup;
 }
 
 void check_target(const MatmulTarget& t, std::int64_t cols, std::int64_t n_rows) {
@@ -125,17 +197,17 @@ void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> i
   std::vector<WeightKernels> dots;
   std::vector<std::size_t> first_row{0};  // targets' rows laid end to end
   for (const MatmulTarget& t : targets) {
-    dots.push_back(kernels_for(kernels, t.weight->type));
+    dots.push_back(kernels_for(kernels, *t.weight));
     first_row.push_back(first_row.back() + static_cast<std::size_t>(t.weight->rows));
   }
 
   pool.parallel_for(first_row.back(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t t = 0; t < targets.size(); ++t) {
-      const std::size_t lo = std::max(begin, first_row[t]);
-      const std::size_t hi = std::min(end, first_row[t + 1]);
-      if (lo < hi)
-        multiply_rows(*targets[t].weight, dots[t], inputs[t], n_rows, lo - first_row[t], hi - first_row[t],
-                      targets[t].out.data());
+      if (begin >= first_row[t + 1] || end <= first_row[t]) continue;
+      const WeightMatrix& w = *targets[t].weight;
+      const std::size_t lo = align_to_groups(w, std::max(begin, first_row[t]) - first_row[t]);
+      const std::size_t hi = align_to_groups(w, std::min(end, first_row[t + 1]) - first_row[t]);
+      if (lo < hi) multiply_rows(w, dots[t], inputs[t], n_rows, lo, hi, targets[t].out.data());
     }
   });
 }
@@ -150,9 +222,12 @@ void matmul_gated_silu(const WeightMatrix& gate, const WeightMatrix& up, std::sp
 
   const DotKernels& kernels = active_kernels();
   const std::vector<EncodedInput> inputs = encode_inputs(targets, in, n_rows, gate.cols, scratch, kernels, pool, norm);
-  const WeightKernels gate_dot = kernels_for(kernels, gate.type);
-  const WeightKernels up_dot = kernels_for(kernels, up.type);
-  pool.parallel_for(static_cast<std::size_t>(gate.rows), [&](std::size_t begin, std::size_t end) {
+  const WeightKernels gate_dot = kernels_for(kernels, gate);
+  const WeightKernels up_dot = kernels_for(kernels, up);
+  pool.parallel_for(static_cast<std::size_t>(gate.rows), [&](std::size_t split_begin, std::size_t split_end) {
+    const std::size_t begin = align_to_groups(up, align_to_groups(gate, split_begin));
+    const std::size_t end = align_to_groups(up, align_to_groups(gate, split_end));
+    if (begin >= end) return;
     multiply_rows(gate, gate_dot, inputs[0], n_rows, begin, end, out.data());
     multiply_rows(up, up_dot, inputs[1], n_rows, begin, end, up_out.data());
     const std::size_t width = end - begin;
@@ -166,7 +241,14 @@ void matmul_gated_silu(const WeightMatrix& gate, const WeightMatrix& up, std::sp
 void dequantize_weight_row(const WeightMatrix& w, std::int64_t r, std::span<float> out) {
   check(r >= 0 && r < w.rows, "weight row out of range");
   check(out.size() == static_cast<std::size_t>(w.cols), "dequantize output size");
-  dequantize_row(w.type, w.row(r), out.data(), w.cols);
+  if (r >= w.grouped_rows()) {
+    dequantize_row(w.type, w.row(r), out.data(), w.cols);
+    return;
+  }
+  std::vector<std::byte> plain(w.row_stride());
+  deinterleave_row(w.type, w.row(r / kInterleaveRows * kInterleaveRows), static_cast<int>(r % kInterleaveRows), w.cols,
+                   plain.data());
+  dequantize_row(w.type, plain.data(), out.data(), w.cols);
 }
 
 }  // namespace flux

@@ -9,18 +9,32 @@
 
 #include "base/thread_pool.hpp"
 #include "tensor/dtype.hpp"
+#include "tensor/interleaved.hpp"
 
 namespace flux {
 
+// How a weight matrix's bytes are arranged.
+enum class WeightLayout : std::uint8_t {
+  Rows,         // row-major, as in the file
+  Interleaved,  // groups of kInterleaveRows rows repacked (tensor/interleaved.hpp); the rows after
+                // the last full group stay plain rows at their usual offsets
+};
+
 // A non-owning view of a 2-D weight tensor: `rows` output features of `cols` inputs each, stored
-// row-major in `type` (GGUF's dims[0] = cols, dims[1] = rows).
+// in `type` (GGUF's dims[0] = cols, dims[1] = rows).
 struct WeightMatrix {
   TensorType type = TensorType::F32;
   std::int64_t rows = 0;
   std::int64_t cols = 0;
   const std::byte* data = nullptr;
+  WeightLayout layout = WeightLayout::Rows;
 
   std::size_t row_stride() const { return row_bytes(type, cols); }
+  // Rows [0, grouped_rows()) sit in interleaved groups; the others are plain rows.
+  std::int64_t grouped_rows() const {
+    return layout == WeightLayout::Interleaved ? rows / kInterleaveRows * kInterleaveRows : 0;
+  }
+  // The bytes of plain row r (r >= grouped_rows()); a group g starts at row(g * kInterleaveRows).
   const std::byte* row(std::int64_t r) const {
     return data + static_cast<std::size_t>(r) * row_stride();
   }
@@ -31,6 +45,8 @@ struct WeightMatrix {
 struct MatmulScratch {
   // One buffer per activation type in use (fused weights of mixed types need more than one).
   std::vector<std::pair<TensorType, std::vector<std::byte>>> quantized_inputs;
+  // Per Q8_0 input row and block, the sum of its int8 values (read by interleaved kernels).
+  std::vector<std::int32_t> block_sums;
 };
 
 // out[r, j] = dot(w.row(j), in[r, :]) for n_rows input rows.
@@ -63,7 +79,7 @@ void matmul_gated_silu(const WeightMatrix& gate, const WeightMatrix& up, std::sp
                        std::span<float> out, std::span<float> up_out, std::int64_t n_rows, MatmulScratch& scratch,
                        ThreadPool& pool, const InputNorm* norm = nullptr);
 
-// Copies row `r` of any supported weight type into `out` as floats (embedding lookups).
+// Copies row `r` of any supported weight type and layout into `out` as floats (embedding lookups).
 void dequantize_weight_row(const WeightMatrix& w, std::int64_t r, std::span<float> out);
 
 }  // namespace flux

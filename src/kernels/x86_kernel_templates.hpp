@@ -126,6 +126,16 @@ struct MaddubsInt8 {
   static __m256i dot_u8s8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
   }
+  // acc plus dot_u8s8(u, s): int32 lane k gains the products of bytes 4k..4k+3.
+  static __m256i add_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_add_epi32(acc, dot_u8s8(u, s)); }
+  // acc plus the products of int8 w and int8 s per group of four bytes. maddubs wants one side
+  // unsigned, so |w| takes w's sign over to s (|-128| = 128 as u8; a pair stays within int16).
+  // `bias` is what the caller must start acc at for a block whose activation bytes sum to
+  // `sum`: nothing here (VNNI's version biases w and needs -128 * sum).
+  static __m256i add_s8s8(__m256i acc, __m256i w, __m256i s) {
+    return add_u8s8(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(s, w));
+  }
+  static int s8s8_bias(int /*sum*/) { return 0; }
   // acc plus lanes summing scale * u * s, where the int16 lane i of `scales` weights the products
   // of elements 2i and 2i+1 (the k-quants' per-sub-block scales). Exact for u <= 63 and
   // |scale| <= 128: a scaled pair stays below 2^22.

@@ -1,0 +1,58 @@
+#pragma once
+// Load-time repacking of weight matrices into the layout the active kernels stream fastest
+// (tensor/interleaved.hpp): a choice made once per model, recorded in a WeightPacking report and
+// shown by `flux inspect` and `flux bench`. The mapped file is never written: repacked matrices
+// are copies in memory owned by the model, and the file pages they were copied from are handed
+// back to the kernel so that resident memory holds the weights once, not twice.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/dot_kernels.hpp"
+#include "model/weights.hpp"
+
+namespace flux {
+
+struct LoadOptions {
+  // Repack Q4_0 and Q8_0 matrices for the interleaved kernels when the active kernel level has
+  // them (`--no-repack` turns it off; the scalar level never repacks).
+  bool repack_weights = true;
+};
+
+// What repacking did to one model.
+struct WeightPacking {
+  bool requested = false;
+  std::string kernel_level;  // the kernel level the choice was made for
+  int matrices = 0;          // matrices repacked
+  int kept = 0;              // matrices left in the file's layout (no interleaved kernel for their type)
+  std::uint64_t bytes = 0;   // bytes repacked
+
+  // One line for logs and `flux inspect`, e.g. "interleaved 8-row layout for 155 Q4_0/Q8_0
+  // matrices (590.4 MiB, avx512vnni kernels); 2 kept as in the file".
+  std::string describe() const;
+};
+
+// Owns the repacked copies; the matrices in ModelWeights point into them.
+class PackedWeights {
+ public:
+  PackedWeights() = default;
+  PackedWeights(PackedWeights&&) noexcept = default;
+  PackedWeights& operator=(PackedWeights&&) noexcept = default;
+
+  // Repacks every matrix of `weights` that `kernels` has an interleaved kernel for, in place.
+  static PackedWeights repack(ModelWeights& weights, const DotKernels& kernels, const LoadOptions& options);
+
+  const WeightPacking& report() const { return report_; }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const noexcept;
+  };
+  std::vector<std::unique_ptr<std::byte[], Free>> buffers_;
+  WeightPacking report_;
+};
+
+}  // namespace flux

@@ -1,0 +1,40 @@
+#pragma once
+// Interleaved weight layout: groups of kInterleaveRows weight rows repacked at load time so that a
+// decode kernel streams one contiguous run of bytes per thread and computes one row per vector
+// lane, with no shuffles and no horizontal sums.
+//
+// A group of 8 rows of Q4_0 or Q8_0 holds, for each 32-element block index b in turn:
+//   - the 8 rows' f16 scales d (16 bytes, row r at d[r]),
+//   - the 8 rows' quants in 4-byte chunks: chunk c of row r sits at byte 32 * c + 4 * r.
+//     Q4_0 has 4 chunks (its 16 packed bytes; byte j holds element j in its low nibble and
+//     element j + 16 in its high one), Q8_0 has 8 (its 32 int8 values).
+// So a 32-byte load of chunk c gives, in int32 lane r, four consecutive quants of row r, which a
+// dot-product instruction multiplies with the same four activation bytes broadcast to all lanes.
+//
+// A group takes exactly the bytes of its 8 rows (8 x 18 per Q4_0 block, 8 x 34 per Q8_0 block),
+// so in a repacked matrix group g starts where row 8g did, and rows past the last full group stay
+// plain rows at their usual offsets. The mapped file is never modified: repacking writes a copy.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "tensor/dtype.hpp"
+
+namespace flux {
+
+inline constexpr int kInterleaveRows = 8;
+
+// Whether `type` has an interleaved layout (Q4_0 and Q8_0).
+bool has_interleaved_layout(TensorType type);
+
+// Repacks kInterleaveRows plain rows of `cols` elements (`src_stride` bytes apart) into one group
+// at `dst`, which holds kInterleaveRows * row_bytes(type, cols) bytes.
+void interleave_rows(TensorType type, const std::byte* src, std::size_t src_stride, std::int64_t cols,
+                     std::byte* dst);
+
+// Copies row `lane` of the group at `group` back to plain layout (row_bytes(type, cols) bytes at
+// `dst`): the exact inverse of interleave_rows.
+void deinterleave_row(TensorType type, const std::byte* group, int lane, std::int64_t cols, std::byte* dst);
+
+}  // namespace flux

@@ -1,0 +1,66 @@
+// The interleaved layout: a group holds exactly its rows' bytes, puts each row's 4-byte chunks
+// where tensor/interleaved.hpp says, and deinterleave_row undoes interleave_rows exactly.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "base/error.hpp"
+#include "tensor/blocks.hpp"
+#include "tensor/interleaved.hpp"
+#include "tensor/quant.hpp"
+
+namespace flux {
+namespace {
+
+std::vector<std::byte> counting_bytes(std::size_t n) {
+  std::vector<std::byte> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>(i * 37 + 11);
+  return out;
+}
+
+TEST(Interleaved, RoundTripsEveryRow) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0}) {
+    for (const std::int64_t cols : {32, 96, 2048}) {
+      const std::size_t row = row_bytes(type, cols);
+      const std::size_t stride = row + 5;  // source rows need not be back to back
+      const std::vector<std::byte> src = counting_bytes(stride * kInterleaveRows);
+      std::vector<std::byte> group(row * kInterleaveRows);
+      interleave_rows(type, src.data(), stride, cols, group.data());
+      for (int r = 0; r < kInterleaveRows; ++r) {
+        std::vector<std::byte> back(row);
+        deinterleave_row(type, group.data(), r, cols, back.data());
+        EXPECT_EQ(std::memcmp(back.data(), src.data() + static_cast<std::size_t>(r) * stride, row), 0)
+            << type_name(type) << " cols " << cols << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(Interleaved, PlacesScalesThenFourByteChunksRowByRow) {
+  const std::int64_t cols = 64;  // two blocks
+  const std::size_t row = row_bytes(TensorType::Q4_0, cols);
+  const std::vector<std::byte> src = counting_bytes(row * kInterleaveRows);
+  std::vector<std::byte> group(row * kInterleaveRows);
+  interleave_rows(TensorType::Q4_0, src.data(), row, cols, group.data());
+  // Block 1 of the group starts after block 0's 8 scales and 8 x 16 quant bytes.
+  const std::size_t block1 = kInterleaveRows * sizeof(BlockQ4_0);
+  const int r = 5;
+  const std::size_t src_block1 = static_cast<std::size_t>(r) * row + sizeof(BlockQ4_0);
+  EXPECT_EQ(std::memcmp(group.data() + block1 + 2 * r, src.data() + src_block1, 2), 0) << "scale of row 5";
+  // Chunk 2 (quant bytes 8-11) of row 5: 16 bytes of scales, then 32 bytes per chunk index.
+  EXPECT_EQ(std::memcmp(group.data() + block1 + 16 + 32 * 2 + 4 * r, src.data() + src_block1 + 2 + 8, 4), 0);
+}
+
+TEST(Interleaved, OnlyQ4_0AndQ8_0HaveTheLayout) {
+  EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_0));
+  EXPECT_TRUE(has_interleaved_layout(TensorType::Q8_0));
+  EXPECT_FALSE(has_interleaved_layout(TensorType::Q4_K));
+  std::vector<std::byte> bytes(row_bytes(TensorType::Q4_K, 256) * kInterleaveRows);
+  EXPECT_THROW(interleave_rows(TensorType::Q4_K, bytes.data(), row_bytes(TensorType::Q4_K, 256), 256, bytes.data()),
+               UnsupportedError);
+}
+
+}  // namespace
+}  // namespace flux
