@@ -38,6 +38,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const flux::server::ParsedRequest r = flux::server::parse_request(body, endpoint, context);
     if (r.engine.max_tokens < 0 || r.engine.n < 1) __builtin_trap();
+    // Every accepted request has a prompt, and no more prompts and choices than the limits allow;
+    // a completion's prompt is text or token ids, never empty.
+    const auto prompts = static_cast<std::int64_t>(r.prompts.size());
+    if (prompts < 1 || prompts > context.limits.max_prompts || prompts * r.engine.n > context.limits.max_choices)
+      __builtin_trap();
+    if (endpoint == flux::server::Endpoint::Completions)
+      for (const flux::server::Prompt& p : r.prompts)
+        if (p.text.empty() == p.tokens.empty()) __builtin_trap();
   } catch (const flux::server::ApiError& e) {
     if (e.status() < 400 || e.status() >= 500) __builtin_trap();
   } catch (const flux::Error&) {

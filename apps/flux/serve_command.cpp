@@ -1,7 +1,8 @@
 // flux serve: the OpenAI-compatible HTTP server. It listens first and loads the model after, so
 // that /health can answer 503 while loading; SIGTERM (or SIGINT) stops accepting, lets the
-// requests in flight finish (up to --drain-timeout), then exits 0.
+// requests in flight finish (up to --drain-timeout), aborts those still running, then exits 0.
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -24,7 +25,14 @@
 namespace flux::cli {
 namespace {
 
+using namespace std::chrono_literals;
+
+// After the drain timeout: how long the aborted requests get to end their responses (one engine
+// step and a write each, normally milliseconds).
+constexpr auto kAbortGrace = 5s;
+
 struct ServeOptions {
+  LoadOptions load;
   std::string model;
   server::ServerOptions http;
   std::string api_key_file;
@@ -71,22 +79,32 @@ void serve(ServeOptions o) {
                o.model.c_str());
 
   try {
-    LoadedModel loaded = load_model(o.model);
+    LoadedModel loaded = load_model(o.model, o.load);
     o.engine.prefix_caching = !o.no_prefix_cache;
     o.engine.threads = resolve_threads(o.engine.threads);
     Engine engine(loaded.model, loaded.tokenizer, o.engine);
     const std::string name =
         o.served_model_name.empty() ? std::filesystem::path(o.model).filename().string() : o.served_model_name;
     http.attach(engine, loaded.tokenizer, make_chat_renderer(loaded.model, loaded.tokenizer, o.chat_template), name);
-    std::fprintf(stderr, "flux serve: ready: model '%s', context %d, %d threads, up to %d sequences\n", name.c_str(),
-                 engine.context_length(), o.engine.threads, o.engine.max_seqs);
+    std::fprintf(stderr, "flux serve: ready: model '%s', context %d, %d threads, up to %d sequences; %s\n", name.c_str(),
+                 engine.context_length(), o.engine.threads, o.engine.max_seqs, loaded.model.packing().describe().c_str());
 
     int signal = 0;
     sigwait(&signals, &signal);
     std::fprintf(stderr, "flux serve: %s: draining (up to %d s)\n", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                  o.drain_timeout_s);
     const int left = http.drain(std::chrono::seconds(o.drain_timeout_s));
-    if (left > 0) std::fprintf(stderr, "flux serve: %d requests still running at the deadline are aborted\n", left);
+    if (left > 0) {
+      // stop() waits for every handler thread, and a handler waits for its generation: without
+      // the abort, the exit would wait for generations of any length.
+      const int aborted = engine.abort_all();
+      std::fprintf(stderr, "flux serve: %d requests still running at the deadline: aborting %d generations\n", left,
+                   aborted);
+      // The aborts land at the engine's next step; then each handler writes its response (a
+      // stream's error event and [DONE]). stop() now would cut those streams off mid-response.
+      if (const int stuck = http.drain(kAbortGrace); stuck > 0)
+        std::fprintf(stderr, "flux serve: %d responses still unwritten; closing their connections\n", stuck);
+    }
     http.stop();
     listener.join();
   } catch (...) {
@@ -104,6 +122,7 @@ void add_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API with a dashboard");
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("-m,--model", o->model, "GGUF model file")->required();
+  add_load_options(*cmd, o->load);
   cmd->add_option("--host", o->http.host, "Address to bind (loopback unless told otherwise)")->capture_default_str();
   cmd->add_option("--port", o->http.port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--api-key", o->http.api_key, "Require 'Authorization: Bearer KEY' on /v1/ routes");
@@ -125,7 +144,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--cors-origin", o->http.cors_origin, "Allow browser requests from this origin");
   cmd->add_option("--max-body-bytes", o->http.max_body_bytes, "Largest request body accepted")->capture_default_str();
   cmd->add_option("--http-threads", o->http.http_threads, "Connections served at once")->capture_default_str();
-  cmd->add_option("--drain-timeout", o->drain_timeout_s, "Seconds SIGTERM waits for requests in flight")
+  cmd->add_option("--drain-timeout", o->drain_timeout_s, "Seconds SIGTERM waits for requests in flight before aborting them")
       ->capture_default_str();
   cmd->callback([o] { serve(*o); });
 }

@@ -10,6 +10,7 @@
 //   r.on_output = [](const flux::RequestOutput& out) { ... };  // called on the engine's thread
 //   flux::RequestId id = engine.add(std::move(r));
 //   engine.abort(id);  // at any time
+//   engine.abort_all();  // every request queued or running (shutdown)
 //
 // A sequence's greedy tokens are the same whether it runs alone or batched with others, with or
 // without a prefix-cache hit, chunked or preempted: the kernels reduce in an order that does not
@@ -159,6 +160,12 @@ class Engine {
   // Ends a request at its next step with FinishReason::Abort and frees its blocks; thread-safe.
   // False when the id is unknown or already finished.
   bool abort(RequestId id);
+  // Ends every request queued or running now, as abort() does each (FinishReason::Abort at the
+  // loop's next step, blocks freed); thread-safe, and it does not wait for that step. Requests
+  // added afterwards are not affected. Returns how many requests it asked to end: a request
+  // whose last token is being computed as this is called may still end with stop or length.
+  // For shutdown: `flux serve` calls it when its drain timeout passes.
+  int abort_all();
 
   // Without a callback: the request's next output, waiting up to `timeout`; nullopt on timeout
   // or for an unknown id. After the output with `finished`, the request is forgotten.

@@ -424,6 +424,15 @@ bool Engine::abort(RequestId id) {
   return true;
 }
 
+int Engine::abort_all() {
+  std::lock_guard lock(impl_->mutex);
+  // `live` holds every request not yet finished, those still in the inbox included: the loop
+  // admits the inbox before it takes the aborts, so none slips through.
+  for (const auto& [id, unused] : impl_->live) impl_->aborts.push_back(id);
+  impl_->wake_loop.notify_one();
+  return static_cast<int>(impl_->live.size());
+}
+
 std::optional<RequestOutput> Engine::poll(RequestId id, std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->mutex);
   auto it = impl_->mailboxes.find(id);

@@ -10,7 +10,7 @@
 #include "base/error.hpp"
 #include "server/dashboard.hpp"
 #include "server/openai_response.hpp"
-#include "server/output_channel.hpp"
+#include "server/prompt_group.hpp"
 
 namespace flux::server {
 namespace {
@@ -44,6 +44,15 @@ std::int64_t unix_now() {
 }
 
 Usage usage_of(const RequestMetrics& m) { return {m.prompt_tokens, m.generated_tokens, m.cached_prompt_tokens}; }
+
+// A generation in a response ended by abort was ended by the server: the other aborts are a
+// client's disconnect (nobody left to answer) and a failed sibling prompt (answered by its error).
+ApiError aborted_error(bool draining) {
+  if (draining)
+    return ApiError(503, "the server is shutting down: the generation was aborted", "server_error", {},
+                    "server_shutting_down");
+  return ApiError(500, "the generation was aborted", "server_error");
+}
 
 }  // namespace
 
@@ -203,38 +212,16 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   }
 
   // Counted from here until the response is fully written (for a stream, until its end).
-  struct InFlight {
-    std::atomic<int>& n;
-    explicit InFlight(std::atomic<int>& count) : n(count) { ++n; }
-    ~InFlight() { --n; }
-  };
   auto in_flight = std::make_shared<InFlight>(in_flight_);
 
-  ParsedRequest parsed;
-  RequestId id = 0;
-  auto channel = std::make_shared<OutputChannel>();
+  auto parsed = std::make_shared<ParsedRequest>();
+  std::shared_ptr<PromptGroup> group;
   try {
     RequestContext context{model_name_, engine->context_length(), options_.limits, render_chat_};
-    parsed = parse_request(req.body, endpoint, context);
-    Request& r = parsed.engine;
-    const auto n_vocab = static_cast<std::int64_t>(tokenizer_->vocab_size());
-    for (std::size_t i = 0; i < r.prompt_tokens.size(); ++i)
-      if (r.prompt_tokens[i] < 0 || r.prompt_tokens[i] >= n_vocab)
-        throw ApiError::invalid(fmt::format("prompt token {} (id {}) is outside the vocabulary of {} tokens", i,
-                                            r.prompt_tokens[i], n_vocab),
-                                "prompt");
-    if (r.prompt_tokens.empty()) {
-      r.prompt_tokens = tokenizer_->encode(r.prompt, r.add_special, /*parse_special=*/true);
-      if (r.prompt_tokens.empty()) throw ApiError::invalid("the prompt is empty", "prompt");
-    }
-    const auto n_prompt = static_cast<int>(r.prompt_tokens.size());
-    if (n_prompt >= engine->context_length())
-      throw ApiError::invalid(fmt::format("the prompt has {} tokens but the context holds {}", n_prompt,
-                                          engine->context_length()),
-                              endpoint == Endpoint::Completions ? "prompt" : "messages", "context_length_exceeded");
-    if (r.max_tokens == 0) r.max_tokens = engine->context_length() - n_prompt;  // chat without a limit
-    r.on_output = [channel](const RequestOutput& out) { channel->push(out); };
-    id = engine->add(std::move(r));
+    *parsed = parse_request(req.body, endpoint, context);
+    std::vector<Request> requests = engine_requests(*parsed, *tokenizer_, engine->context_length());
+    group = std::make_shared<PromptGroup>(*engine, parsed->engine.n);
+    group->add(std::move(requests));
   } catch (const ApiError& e) {
     send_error(res, e, name);
     return;
@@ -252,79 +239,105 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   const ResponseIdentity identity{
       fmt::format("{}-{}", endpoint == Endpoint::Completions ? "cmpl" : "chatcmpl", next_response_id_++), unix_now(),
       model_name_};
+  if (parsed->stream) respond_stream(res, std::move(parsed), identity, std::move(group), std::move(in_flight));
+  else respond_whole(res, *parsed, identity, *group, name);
+}
 
-  if (!parsed.stream) {
-    RequestOutput all;
-    while (!all.finished)
-      if (auto out = channel->pop(1000ms)) append_output(all, *out);
-    metrics_.observe(all.metrics);
-    if (!all.error.empty()) {
-      send_error(res, ApiError(500, "generation failed: " + all.error, "server_error"), name);
-      return;
+void HttpServer::respond_whole(httplib::Response& res, const ParsedRequest& parsed, const ResponseIdentity& identity,
+                               PromptGroup& group, const char* name) {
+  RequestOutput all;
+  while (!group.finished())
+    if (auto out = group.pop(1000ms)) {
+      if (out->finished) metrics_.observe(out->metrics);
+      append_output(all, *out);
     }
-    std::vector<ChoiceContent> choices;
-    for (const ChoiceOutput& c : all.choices) choices.push_back({c.index, c.text, c.logprobs, c.finish});
-    metrics_.count_request(name, 200);
-    res.set_content(dump(full_response(parsed, identity, choices, usage_of(all.metrics), *tokenizer_)),
-                    "application/json");
+  if (!all.error.empty()) {
+    send_error(res, ApiError(500, "generation failed: " + all.error, "server_error"), name);
     return;
   }
-
+  const auto aborted = [](const ChoiceOutput& c) { return c.finish == FinishReason::Abort; };
+  if (std::any_of(all.choices.begin(), all.choices.end(), aborted)) {
+    send_error(res, aborted_error(draining_), name);
+    return;
+  }
+  std::vector<ChoiceContent> choices;
+  for (const ChoiceOutput& c : all.choices) choices.push_back({c.index, c.text, c.logprobs, c.finish});
   metrics_.count_request(name, 200);
+  res.set_content(dump(full_response(parsed, identity, choices, usage_of(group.totals()), *tokenizer_)),
+                  "application/json");
+}
+
+void HttpServer::respond_stream(httplib::Response& res, std::shared_ptr<const ParsedRequest> parsed,
+                                const ResponseIdentity& identity, std::shared_ptr<PromptGroup> group,
+                                std::shared_ptr<InFlight> in_flight) {
+  metrics_.count_request(endpoint_name(parsed->endpoint), 200);
   struct StreamState {
-    std::vector<bool> started;
-    std::vector<std::size_t> sent_bytes;  // text of each choice streamed so far (for text_offset)
+    std::vector<bool> started;            // per choice: its first chunk went out
+    std::vector<std::size_t> sent_bytes;  // per choice: text streamed so far (for text_offset)
+    bool failed = false;                  // an error event went out (at most one per stream)
     bool finished = false;
   };
   auto state = std::make_shared<StreamState>();
+  state->started.resize(static_cast<std::size_t>(group->choices()), false);
+  state->sent_bytes.resize(state->started.size(), 0);
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, channel, state, parsed, identity, engine, id, in_flight](std::size_t, httplib::DataSink& sink) {
+      [this, parsed, identity, group, state, in_flight](std::size_t, httplib::DataSink& sink) {
         auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
-        auto out = channel->pop(kKeepAlive);
+        auto event = [&](const json& j) { return write("data: " + dump(j) + "\n\n"); };
+        auto out = group->pop(kKeepAlive);
         if (!out) {
           if (!write(": keep-alive\n\n")) {
-            engine->abort(id);
+            group->abort();
             return false;
           }
           return true;
         }
-        if (!out->error.empty()) {
-          // Mid-stream failures travel as an error event; the stream then ends normally.
-          write("data: " + dump(ApiError(500, "generation failed: " + out->error, "server_error").to_json()) + "\n\n");
-        }
+        bool aborted = false;
         for (const ChoiceOutput& c : out->choices) {
+          // A choice cut short gets no finish_reason: the error event below says why it ended.
+          const bool cut = c.finish == FinishReason::Abort;
+          aborted = aborted || cut;
+          if (cut && c.text.empty() && c.logprobs.empty()) continue;
           const auto index = static_cast<std::size_t>(c.index);
-          if (state->started.size() <= index) {
-            state->started.resize(index + 1, false);
-            state->sent_bytes.resize(index + 1, 0);
-          }
           const bool first = !state->started[index];
           state->started[index] = true;
-          ChoiceContent content{c.index, c.text, c.logprobs, c.finish};
+          ChoiceContent content{c.index, c.text, c.logprobs, cut ? FinishReason::None : c.finish};
           // echo: a completion's stream starts with its prompt, as the whole response does.
-          if (first && parsed.echo) content.text = parsed.prompt_text + content.text;
-          content.text_offset = state->sent_bytes[index] + (first && parsed.echo ? parsed.prompt_text.size() : 0);
+          const std::size_t echoed = first ? echo_text(*parsed, c.index).size() : 0;
+          if (echoed > 0) content.text = echo_text(*parsed, c.index) + content.text;
+          content.text_offset = state->sent_bytes[index] + echoed;
           state->sent_bytes[index] += content.text.size();
-          if (!write("data: " + dump(stream_chunk(parsed, identity, content, first, *tokenizer_)) + "\n\n")) {
-            engine->abort(id);
+          if (!event(stream_chunk(*parsed, identity, content, first, *tokenizer_))) {
+            group->abort();
             return false;
           }
         }
-        if (out->finished) {
-          metrics_.observe(out->metrics);
-          if (parsed.include_usage)
-            write("data: " + dump(usage_chunk(parsed, identity, usage_of(out->metrics))) + "\n\n");
+        // A failure, or an abort by the server (shutdown), ends the stream with an error event
+        // rather than a finish_reason: "stop" would pass a cut-off text off as complete. OpenAI
+        // reports mid-stream failures the same way, and its SDKs (Python and Node) raise
+        // APIError on `data: {"error": ...}`, after every chunk before it was delivered. The
+        // stream then ends as usual ([DONE], then the chunked terminator), so raw SSE readers
+        // see a well-formed end too.
+        if (!state->failed && (!out->error.empty() || aborted)) {
+          state->failed = true;
+          event((out->error.empty() ? aborted_error(draining_)
+                                    : ApiError(500, "generation failed: " + out->error, "server_error"))
+                    .to_json());
+        }
+        if (out->finished) metrics_.observe(out->metrics);
+        if (group->finished()) {
+          if (parsed->include_usage) event(usage_chunk(*parsed, identity, usage_of(group->totals())));
           write("data: [DONE]\n\n");
           state->finished = true;
           sink.done();
         }
         return true;
       },
-      [engine, id, state](bool success) {
-        if (!success && !state->finished) engine->abort(id);
+      [group, state](bool success) {
+        if (!success && !state->finished) group->abort();
       });
 }
 

@@ -23,6 +23,9 @@ struct Response;
 
 namespace flux::server {
 
+class PromptGroup;
+struct ResponseIdentity;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                       // 0: any free port (see HttpServer::port())
@@ -55,7 +58,18 @@ class HttpServer {
 
  private:
   void install_routes();
+  // Counts a generation request from admission until its response is written (drain() waits on it).
+  struct InFlight {
+    std::atomic<int>& n;
+    explicit InFlight(std::atomic<int>& count) : n(count) { ++n; }
+    ~InFlight() { --n; }
+  };
   void handle_generation(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
+  void respond_whole(httplib::Response& res, const ParsedRequest& parsed, const ResponseIdentity& identity,
+                     PromptGroup& group, const char* endpoint);
+  void respond_stream(httplib::Response& res, std::shared_ptr<const ParsedRequest> parsed,
+                      const ResponseIdentity& identity, std::shared_ptr<PromptGroup> group,
+                      std::shared_ptr<InFlight> in_flight);
   void send_error(httplib::Response& res, const ApiError& error, const char* endpoint);
 
   ServerOptions options_;

@@ -128,34 +128,53 @@ std::vector<std::string> parse_stop(const Fields& f, const RequestLimits& limits
   return stops;
 }
 
-// Completions: a string, or one prompt as an array of token ids, or an array holding one string.
-void parse_prompt(const json* prompt, ParsedRequest& out) {
-  if (!prompt) throw ApiError::invalid("'prompt' is required", "prompt");
-  if (prompt->is_string()) {
-    out.engine.prompt = prompt->get<std::string>();
+// One prompt, given as a string or an array (the caller checked which): a non-empty string or a
+// non-empty array of token ids. `which` names it in errors ("the prompt", or "prompt 3" of several).
+Prompt parse_one_prompt(const json& prompt, const std::string& which) {
+  Prompt out;
+  if (prompt.is_string()) {
+    out.text = prompt.get<std::string>();
     // Tokenizing "" would still give BOS, and a completion from nothing but BOS is not what was asked.
-    if (out.engine.prompt.empty()) throw ApiError::invalid("the prompt is empty", "prompt");
-  } else if (prompt->is_array() && !prompt->empty() && (*prompt)[0].is_number()) {
-    for (const json& t : *prompt) {
-      if (!t.is_number_integer() && !t.is_number_unsigned())
-        throw ApiError::invalid("a token-id prompt must hold only integers", "prompt");
-      const auto id = t.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(t.get<std::uint64_t>(), 1ull << 40))
-                                             : t.get<std::int64_t>();
-      if (id < std::numeric_limits<TokenId>::min() || id > std::numeric_limits<TokenId>::max())
-        throw ApiError::invalid(fmt::format("prompt token id {} is outside the vocabulary", id), "prompt");
-      out.engine.prompt_tokens.push_back(static_cast<TokenId>(id));
-    }
-  } else if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) {
-    out.engine.prompt = (*prompt)[0].get<std::string>();
-    if (out.engine.prompt.empty()) throw ApiError::invalid("the prompt is empty", "prompt");
-  } else if (prompt->is_array() && prompt->size() > 1) {
-    throw ApiError::invalid("one prompt per request: send several requests (or use n for several completions)",
-                            "prompt");
-  } else {
+    if (out.text.empty()) throw ApiError::invalid(fmt::format("{} is empty", which), "prompt");
+    return out;
+  }
+  if (prompt.empty()) throw ApiError::invalid(fmt::format("{} is empty", which), "prompt");
+  for (const json& t : prompt) {
+    if (!t.is_number_integer() && !t.is_number_unsigned())
+      throw ApiError::invalid(fmt::format("{} must hold only integer token ids", which), "prompt");
+    const auto id = t.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(t.get<std::uint64_t>(), 1ull << 40))
+                                           : t.get<std::int64_t>();
+    if (id < std::numeric_limits<TokenId>::min() || id > std::numeric_limits<TokenId>::max())
+      throw ApiError::invalid(fmt::format("token id {} of {} is outside the vocabulary", id, which), "prompt");
+    out.tokens.push_back(static_cast<TokenId>(id));
+  }
+  return out;
+}
+
+// Completions, as OpenAI takes them: one prompt (a string or an array of token ids), or several
+// (an array of strings or of token-id arrays). Each prompt becomes its own engine request.
+std::vector<Prompt> parse_prompts(const json* prompt, const RequestLimits& limits) {
+  if (!prompt) throw ApiError::invalid("'prompt' is required", "prompt");
+  const bool single = prompt->is_string() || (prompt->is_array() && (prompt->empty() || (*prompt)[0].is_number()));
+  if (single) return {parse_one_prompt(*prompt, "the prompt")};
+  if (!prompt->is_array())
     throw ApiError::invalid(fmt::format("'prompt' must be a string or an array of token ids, not {}", type_name(*prompt)),
                             "prompt");
+  if (static_cast<int>(prompt->size()) > limits.max_prompts)
+    throw ApiError::invalid(fmt::format("at most {} prompts are allowed per request (got {})", limits.max_prompts,
+                                        prompt->size()),
+                            "prompt");
+  std::vector<Prompt> prompts;
+  for (std::size_t i = 0; i < prompt->size(); ++i) {
+    const json& p = (*prompt)[i];
+    if (!p.is_string() && !p.is_array())
+      throw ApiError::invalid(fmt::format("'prompt' must be a string, an array of strings, an array of token ids or an "
+                                          "array of token-id arrays; element {} is {}",
+                                          i, type_name(p)),
+                              "prompt");
+    prompts.push_back(parse_one_prompt(p, prompt->size() > 1 ? fmt::format("prompt {}", i) : "the prompt"));
   }
-  out.prompt_text = out.engine.prompt;
+  return prompts;
 }
 
 // Chat: a non-empty array of {role, content} objects. Content is a string, null (an assistant
@@ -236,7 +255,7 @@ ParsedRequest parse_request(std::string_view body, Endpoint endpoint, const Requ
   }
 
   if (endpoint == Endpoint::Completions) {
-    parse_prompt(f.get("prompt"), out);
+    out.prompts = parse_prompts(f.get("prompt"), limits);
     out.echo = f.boolean("echo", false);
     if (const json* suffix = f.get("suffix"); suffix && !(suffix->is_string() && suffix->get<std::string>().empty()))
       throw ApiError::invalid("'suffix' (fill-in-the-middle) is not supported", "suffix");
@@ -268,6 +287,10 @@ ParsedRequest parse_request(std::string_view body, Endpoint endpoint, const Requ
       f.integer("seed", static_cast<std::int64_t>(std::random_device{}()), std::numeric_limits<std::int64_t>::min(),
                 std::numeric_limits<std::int64_t>::max()));
   out.engine.n = static_cast<int>(f.integer("n", 1, 1, limits.max_n));
+  if (const auto choices = static_cast<std::int64_t>(out.prompts.size()) * out.engine.n; choices > limits.max_choices)
+    throw ApiError::invalid(fmt::format("{} prompts with n = {} make {} choices; at most {} are allowed per request",
+                                        out.prompts.size(), out.engine.n, choices, limits.max_choices),
+                            "n");
   out.engine.stop = parse_stop(f, limits);
   out.engine.ignore_eos = f.boolean("ignore_eos", false);
 
@@ -302,7 +325,7 @@ ParsedRequest parse_request(std::string_view body, Endpoint endpoint, const Requ
   }
   if (endpoint == Endpoint::ChatCompletions) {
     if (!context.render_chat) throw ApiError(500, "this server has no chat template", "server_error");
-    out.engine.prompt = context.render_chat(messages, /*add_generation_prompt=*/true);
+    out.prompts = {Prompt{context.render_chat(messages, /*add_generation_prompt=*/true), {}}};
     // The template writes BOS itself where the model wants one; special tokens in it are parsed.
     out.engine.add_special = false;
   }

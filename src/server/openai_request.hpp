@@ -27,21 +27,29 @@ struct RequestLimits {
   int max_stop_bytes = 256;     // bytes per stop string
   int max_messages = 1024;
   int max_prompt_tokens = 0;    // 0: up to the context (always checked against it by the engine)
+  int max_prompts = 64;         // prompts in one completion request (each is an engine request)
+  int max_choices = 128;        // prompts × n: each choice is a sequence the engine runs
 };
 
 // Renders chat messages (already validated: an array of {role, content} objects) into a prompt.
 // Throws ApiError (400) when the template refuses them (raise_exception).
 using ChatRenderer = std::function<std::string(const nlohmann::json& messages, bool add_generation_prompt)>;
 
+// One prompt as the client sent it: text (the server tokenizes it) or token ids (used as they are).
+struct Prompt {
+  std::string text;
+  std::vector<TokenId> tokens;
+};
+
 struct ParsedRequest {
-  Request engine;                 // prompt text or ids, sampling, stops, n, logprobs
+  Request engine;                 // sampling, stops, n, logprobs: shared by every prompt; no prompt
+  std::vector<Prompt> prompts;    // completions: 1 to max_prompts; chat: the rendered messages
   Endpoint endpoint = Endpoint::Completions;
   bool stream = false;
   bool include_usage = false;     // stream_options.include_usage
   bool echo = false;              // completions: the prompt text precedes the completion
   int top_logprobs = 0;           // alternatives per token in the response
   bool logprobs = false;          // per-token log-probabilities in the response
-  std::string prompt_text;        // for echo
 };
 
 struct RequestContext {

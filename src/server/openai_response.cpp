@@ -53,6 +53,12 @@ json logprobs_json(const ParsedRequest& r, const ChoiceContent& c, const Tokeniz
 
 }  // namespace
 
+const std::string& echo_text(const ParsedRequest& r, int choice_index) {
+  static const std::string none;
+  if (!r.echo) return none;
+  return r.prompts.at(static_cast<std::size_t>(choice_index / r.engine.n)).text;
+}
+
 json finish_json(FinishReason reason) {
   switch (reason) {
     case FinishReason::Length: return "length";
@@ -74,10 +80,11 @@ json full_response(const ParsedRequest& r, const ResponseIdentity& id, const std
                    const Usage& usage, const Tokenizer& tokenizer) {
   json out_choices = json::array();
   for (ChoiceContent c : choices) {
-    if (r.echo) c.text_offset = r.prompt_text.size();
+    const std::string& echo = echo_text(r, c.index);
+    c.text_offset = echo.size();
     json choice = {{"index", c.index}, {"logprobs", logprobs_json(r, c, tokenizer)}, {"finish_reason", finish_json(c.finish)}};
     if (is_chat(r)) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-    else choice["text"] = r.echo ? r.prompt_text + c.text : c.text;
+    else choice["text"] = echo + c.text;
     out_choices.push_back(std::move(choice));
   }
   return {{"id", id.id},

@@ -39,6 +39,10 @@ struct ChoiceContent {
   std::size_t text_offset = 0;
 };
 
+// What a choice's text follows in the response: with echo, the text of its prompt (choices run
+// prompt-major: choice i of n belongs to prompt i / n); otherwise nothing.
+const std::string& echo_text(const ParsedRequest& request, int choice_index);
+
 // The complete response of a non-streamed request.
 nlohmann::json full_response(const ParsedRequest& request, const ResponseIdentity& identity,
                              const std::vector<ChoiceContent>& choices, const Usage& usage, const Tokenizer& tokenizer);
@@ -51,7 +55,8 @@ nlohmann::json stream_chunk(const ParsedRequest& request, const ResponseIdentity
 // The final usage chunk of a stream with include_usage: no choices, only usage.
 nlohmann::json usage_chunk(const ParsedRequest& request, const ResponseIdentity& identity, const Usage& usage);
 
-// "stop" / "length", or null while running. An aborted choice reports "stop".
+// "stop" / "length", or null while running. An aborted choice would report "stop", but the server
+// answers an abort with an error instead (http_server.cpp says why).
 nlohmann::json finish_json(FinishReason reason);
 
 }  // namespace flux::server

@@ -14,10 +14,10 @@ namespace flux::server {
 
 class OutputChannel {
  public:
-  void push(const RequestOutput& out) {
+  void push(RequestOutput out) {
     {
       std::lock_guard lock(mutex_);
-      outputs_.push_back(out);
+      outputs_.push_back(std::move(out));
     }
     ready_.notify_one();
   }

@@ -1,12 +1,15 @@
-// The engine's request API on stories260K: validation errors, queue limits, aborts at every
-// stage with every block returned, polling, n > 1 choices, stop strings and logprobs; then a
-// randomised stress run with a background loop and aborts from another thread.
+// The engine's request API on stories260K: validation errors, queue limits, aborts (one, or all
+// at once) at every stage with every block returned, polling, n > 1 choices, stop strings and
+// logprobs; then a randomised stress run with a background loop and aborts from another thread.
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <future>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -141,6 +144,79 @@ TEST_F(EngineTest, AbortWhileWaitingMidPrefillAndMidDecodeFreesEverything) {
   EXPECT_TRUE(outputs.back().choices.at(0).tokens.empty());
   expect_no_blocks_in_use(engine);
   EXPECT_EQ(engine.metrics().requests_aborted, 3u);
+}
+
+// Shutdown's abort: every request, whatever its stage (still in the inbox, waiting, prefilling,
+// decoding, n > 1 not yet forked), ends once with Abort at the next step, and every block is back.
+TEST_F(EngineTest, AbortAllEndsEveryRequestAtAnyStage) {
+  Engine engine(model_->model, model_->tokenizer, manual({.max_seqs = 2, .max_batched_tokens = 4}));
+  std::map<RequestId, std::vector<RequestOutput>> outputs;
+  auto collect = [&](Request r) {
+    r.on_output = [&](const RequestOutput& out) { outputs[out.id].push_back(out); };
+    return engine.add(std::move(r));
+  };
+  collect(greedy("Once upon a time there was", 50));  // decoding by the time of the abort
+  Request forking = greedy("Once upon a time there was a little girl", 50);
+  forking.n = 3;
+  collect(forking);                                   // mid-prefill: its choices not forked yet
+  collect(greedy("Once upon a time", 50));            // waiting for a sequence slot
+  for (int i = 0; i < 4; ++i) engine.step();
+  ASSERT_GT(engine.metrics().kv_blocks_used, 0);
+  collect(greedy("Once", 50));                        // added, never stepped: still in the inbox
+  EXPECT_EQ(engine.abort_all(), 4);
+  engine.step();
+
+  ASSERT_EQ(outputs.size(), 4u);
+  for (const auto& [id, outs] : outputs) {
+    const auto finished = std::count_if(outs.begin(), outs.end(), [](const RequestOutput& o) { return o.finished; });
+    EXPECT_EQ(finished, 1) << "request " << id << " ends exactly once";
+    RequestOutput all;
+    for (const RequestOutput& o : outs) append_output(all, o);
+    ASSERT_FALSE(all.choices.empty());
+    for (const ChoiceOutput& c : all.choices) EXPECT_EQ(c.finish, FinishReason::Abort) << "request " << id;
+    EXPECT_TRUE(all.error.empty());
+  }
+  expect_no_blocks_in_use(engine);
+  EXPECT_EQ(engine.metrics().requests_aborted, 4u);
+  EXPECT_EQ(engine.abort_all(), 0) << "nothing left to abort";
+  EXPECT_FALSE(engine.step()) << "the engine is idle";
+
+  // The engine serves on afterwards: abort_all is not a shutdown by itself.
+  const RequestOutput after = engine.generate(greedy("Once upon a time", 6));
+  EXPECT_EQ(after.choices.at(0).finish, FinishReason::Length);
+  EXPECT_EQ(after.choices.at(0).tokens.size(), 6u);
+}
+
+// With the background loop, abort_all() from another thread ends a generation at the loop's next
+// step. The first output's callback holds the loop until abort_all() was called, so the request
+// cannot finish on its own in between.
+TEST_F(EngineTest, AbortAllFromAnotherThreadEndsAGenerationAtTheNextStep) {
+  Engine engine(model_->model, model_->tokenizer, EngineOptions{.threads = 1});
+  std::promise<void> started, released;
+  std::promise<RequestOutput> last;
+  std::shared_future<void> release = released.get_future().share();
+  int outputs = 0;  // the loop thread's alone
+  std::size_t tokens = 0;
+  Request r = greedy("Once upon a time", 100);
+  r.on_output = [&](const RequestOutput& out) {
+    for (const ChoiceOutput& c : out.choices) tokens += c.tokens.size();
+    if (++outputs == 1) {
+      started.set_value();
+      release.wait();
+    }
+    if (out.finished) last.set_value(out);
+  };
+  engine.add(std::move(r));
+  ASSERT_EQ(started.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(engine.abort_all(), 1);
+  released.set_value();
+  auto done = last.get_future();
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(done.get().choices.at(0).finish, FinishReason::Abort);
+  EXPECT_EQ(outputs, 2) << "the first token, then the abort";
+  EXPECT_EQ(tokens, 1u);
+  std::this_thread::sleep_for(50ms);  // the loop publishes metrics after delivering
+  expect_no_blocks_in_use(engine);
 }
 
 TEST_F(EngineTest, PollDeliversOutputsInOrderWithoutACallback) {

@@ -1,8 +1,8 @@
 // Integration tests of `flux serve` driven by the official OpenAI Node client (npm `openai`):
 // completions and chat completions (plain and streamed), stop sequences, n > 1, usage, seeds,
-// logprobs, every error status with OpenAI's error shape, API keys, body limits, queue overload
-// and the client's retries, client disconnects, SIGTERM drain, 64 concurrent streams, and
-// invalid UTF-8 from a random-weight model.
+// logprobs, several prompts per completion, every error status with OpenAI's error shape, API
+// keys, body limits, queue overload and the client's retries, client disconnects, SIGTERM drain
+// (and its timeout), 64 concurrent streams, and invalid UTF-8 from a random-weight model.
 //
 //   node --test tests/integration/openai.test.mjs
 //
@@ -13,7 +13,7 @@
 //   stories  stories260K (context 128) with --chat-template chatml, --api-key, --max-body-bytes
 //   tiny     a random-weight byte-vocabulary model from `flux make-model --preset tiny`
 //   busy     the tiny model with --max-seqs 1 --max-queue 1 (503 on overload)
-//   drain    the tiny model, sent SIGTERM mid-request
+//   drain    the tiny model, sent SIGTERM mid-request (twice: within and past --drain-timeout)
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -411,6 +411,92 @@ describe('n > 1, usage, seeds, logprobs', SUITE, () => {
   });
 });
 
+// ---- several prompts ------------------------------------------------------------------------------
+
+describe('several prompts in one completion request', SUITE, () => {
+  const prompts = [PROMPT, 'The little dog', 'Lily and Ben went to'];
+  const params = { model: STORIES, max_tokens: 12, temperature: 0 };
+  let alone; // the completion of each prompt run alone
+
+  before(async () => {
+    const c = client(stories);
+    alone = [];
+    for (const prompt of prompts) alone.push((await c.completions.create({ ...params, prompt })).choices[0]);
+    assert.ok(new Set(alone.map((a) => a.text)).size > 1, 'the prompts lead to different texts');
+  });
+
+  it('n = 2: choice i*n + j is prompt i run alone; usage sums over the prompts', async () => {
+    const r = await client(stories).completions.create({ ...params, prompt: prompts, n: 2 });
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2, 3, 4, 5]);
+    r.choices.forEach((ch, k) => {
+      const i = Math.floor(k / 2);
+      assert.equal(ch.text, alone[i].text, `prompt ${i}, choice ${k % 2}`);
+      assert.equal(ch.finish_reason, alone[i].finish_reason);
+    });
+    let promptTokens = 0;
+    for (const p of prompts) promptTokens += (await tokenize(STORIES_MODEL, p)).length;
+    assert.equal(r.usage.prompt_tokens, promptTokens);
+    assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+    const full = await client(stories).completions.create({ ...params, prompt: prompts, logprobs: 0 });
+    assert.equal(full.usage.completion_tokens, full.choices.reduce((s, c) => s + c.logprobs.tokens.length, 0));
+  });
+
+  it('streamed: chunks carry the choice index; each choice joins into its prompt alone, finishes once', async () => {
+    const chunks = await streamCompletion(client(stories),
+      { ...params, prompt: prompts, n: 2, stream_options: { include_usage: true } });
+    const joined = joinChoices(chunks);
+    assert.deepEqual([...joined.keys()].sort(), [0, 1, 2, 3, 4, 5]);
+    for (const [k, e] of joined) {
+      const i = Math.floor(k / 2);
+      assert.equal(e.text, alone[i].text, `choice ${k}`);
+      assert.equal(e.finishes, 1, `choice ${k} finishes once`);
+      assert.equal(e.finish, alone[i].finish_reason);
+    }
+    const whole = await client(stories).completions.create({ ...params, prompt: prompts, n: 2 });
+    assert.deepEqual(chunks.at(-1).choices, []);
+    assert.equal(chunks.at(-1).usage.prompt_tokens, whole.usage.prompt_tokens);
+    assert.equal(chunks.at(-1).usage.completion_tokens, whole.usage.completion_tokens);
+  });
+
+  it('an array of token-id arrays gives the same choices as the texts', async () => {
+    const ids = [];
+    for (const p of prompts) ids.push(await tokenize(STORIES_MODEL, p));
+    const r = await client(stories).completions.create({ ...params, prompt: ids });
+    assert.deepEqual(r.choices.map((c) => c.text), alone.map((a) => a.text));
+    assert.equal(r.usage.prompt_tokens, ids.reduce((s, x) => s + x.length, 0));
+  });
+
+  it('echo puts each choice\'s own prompt first, streamed or not', async () => {
+    const two = prompts.slice(0, 2);
+    const r = await client(stories).completions.create({ ...params, prompt: two, echo: true, max_tokens: 4 });
+    const streamed = joinChoices(await streamCompletion(client(stories),
+      { ...params, prompt: two, echo: true, max_tokens: 4 }));
+    r.choices.forEach((ch, i) => {
+      assert.ok(ch.text.startsWith(two[i]), `${JSON.stringify(ch.text)} starts with its prompt`);
+      assert.equal(streamed.get(i).text, ch.text);
+    });
+  });
+
+  it('over 64 prompts -> 400 naming prompt; prompts x n over 128 -> 400 naming n', async () => {
+    const many = Array.from({ length: 65 }, (_, i) => `p${i}`);
+    const res = await expectError(stories, 'POST', '/v1/completions', { prompt: many, max_tokens: 1 }, 400,
+      { param: 'prompt' });
+    assert.match(res.json.error.message, /at most 64 prompts/);
+    await expectError(stories, 'POST', '/v1/completions', { prompt: many.slice(0, 64), n: 3, max_tokens: 1 }, 400,
+      { param: 'n' });
+  });
+
+  it('one bad prompt refuses the request, naming it, and leaves nothing running', async () => {
+    const long = 'the cat sat on the mat and looked at the dog '.repeat(12);
+    const res = await expectError(stories, 'POST', '/v1/completions',
+      { prompt: [PROMPT, long], max_tokens: 4 }, 400, { param: 'prompt', code: 'context_length_exceeded' });
+    assert.match(res.json.error.message, /prompt 1 has \d+ tokens/);
+    await expectError(stories, 'POST', '/v1/completions', { prompt: [[1, 2], [1, 99999]] }, 400, { param: 'prompt' });
+    const m = await metrics(stories);
+    assert.equal(m.flux_requests_running + m.flux_requests_waiting, 0);
+  });
+});
+
 // ---- errors ---------------------------------------------------------------------------------------
 
 describe('errors: 400 with the parameter named', SUITE, () => {
@@ -569,6 +655,19 @@ describe('queue overload (--max-seqs 1 --max-queue 1)', SUITE, () => {
     }
   });
 
+  it('several prompts beyond the queue: 503, and the prompts already queued are aborted', async () => {
+    const before = await metrics(busy);
+    await expectError(busy, 'POST', '/v1/completions', { ...long, prompt: ['a', 'b', 'c'] }, 503,
+      { type: 'server_error', code: 'server_overloaded', param: null });
+    const idle = await poll(async () => {
+      const m = await metrics(busy);
+      return m.flux_requests_running === 0 && m.flux_requests_waiting === 0 ? m : null;
+    }, { timeoutMs: 5000 });
+    assert.ok(idle, 'nothing left queued or running');
+    const generated = idle.flux_generation_tokens_total - before.flux_generation_tokens_total;
+    assert.ok(generated < long.max_tokens, `the prompt that got in was aborted (${generated} tokens generated)`);
+  });
+
   it("the client's retries (Retry-After) get through once the queue drains", async () => {
     const fillers = [0, 1].map(() => request(busy, 'POST', '/v1/completions', { body: { ...long, max_tokens: 400 } }));
     const full = await poll(async () => {
@@ -600,12 +699,12 @@ describe('queue overload (--max-seqs 1 --max-queue 1)', SUITE, () => {
 describe('client disconnect mid-stream', SUITE, () => {
   const long = { prompt: 'go on', max_tokens: 900, temperature: 0, ignore_eos: true };
 
-  async function expectRunning() {
+  async function expectRunning(sequences = 1) {
     const m = await poll(async () => {
       const x = await metrics(tiny);
-      return x.flux_requests_running === 1 && x['flux_kv_blocks{state="used"}'] > 0 ? x : null;
+      return x.flux_requests_running === sequences && x['flux_kv_blocks{state="used"}'] > 0 ? x : null;
     }, { timeoutMs: 2000 });
-    assert.ok(m, 'the request is running and holds KV blocks');
+    assert.ok(m, `${sequences} sequences are running and hold KV blocks`);
   }
 
   async function expectReleased() {
@@ -626,6 +725,20 @@ describe('client disconnect mid-stream', SUITE, () => {
       assert.equal(chunk.choices[0].finish_reason, null);
       if (++n === 3) {
         await expectRunning();
+        break;
+      }
+    }
+    await expectReleased();
+  });
+
+  it('leaving a stream of several prompts aborts every one of them', async () => {
+    const stream = await client(tiny).completions.create(
+      { model: tiny.name, ...long, prompt: ['go on', 'and on', 'further'], stream: true });
+    let n = 0;
+    for await (const chunk of stream) {
+      assert.equal(chunk.choices[0].finish_reason, null);
+      if (++n === 6) {
+        await expectRunning(3);
         break;
       }
     }
@@ -712,6 +825,80 @@ describe('SIGTERM drain', SUITE, () => {
 
       const exit = await Promise.race([drain.exited, sleep(10_000, 'timeout')]);
       assert.deepEqual(exit, { code: 0, signal: null }, drain.log);
+      assert.match(drain.log, /flux serve: stopped/);
+    } finally {
+      await drain.stop();
+    }
+  });
+});
+
+describe('SIGTERM drain timeout', SUITE, () => {
+  it('--drain-timeout 1: generations still running are aborted (error event, 503), the process exits 0 at once', async () => {
+    // 16000 tokens take the tiny model about 20 s alone on one core: far beyond the drain timeout.
+    const maxTokens = 16_000;
+    const drain = new FluxServer({
+      model: tinyModel, args: ['-t', '1', '-c', '16384', '--max-seqs', '3', '--drain-timeout', '1'],
+    });
+    await drain.start();
+    try {
+      const c = client(drain);
+      const long = { model: drain.name, max_tokens: maxTokens, temperature: 0, ignore_eos: true };
+      const whole = c.completions.create({ ...long, prompt: 'whole' }).then((r) => ({ r }), (e) => ({ e }));
+      const raw = request(drain, 'POST', '/v1/completions', {
+        body: { ...long, prompt: 'raw', stream: true, stream_options: { include_usage: true } },
+      });
+      const stream = await c.completions.create({ ...long, prompt: 'drain', stream: true });
+      const chunks = [];
+      let error = null;
+      let signalled = 0;
+      try {
+        for await (const chunk of stream) {
+          chunks.push(chunk);
+          if (chunks.length === 5) {
+            const all = await poll(async () => (await metrics(drain)).flux_requests_running === 3, { timeoutMs: 5000 });
+            assert.ok(all, 'the three requests are running');
+            signalled = Date.now();
+            drain.proc.kill('SIGTERM');
+          }
+        }
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(signalled, `SIGTERM was sent (${chunks.length} chunks, ${error})`);
+      const streamEnded = Date.now() - signalled;
+
+      // The client's stream ends with the error event as an APIError, after every chunk before it.
+      assert.ok(error instanceof OpenAI.APIError, `the stream ends with an error event: ${error}`);
+      assert.equal(error.code, 'server_shutting_down');
+      assert.equal(error.type, 'server_error');
+      const text = joinChoices(chunks).get(0);
+      assert.equal(text.finish, null, 'a cut-off choice never claims a finish_reason');
+      assert.ok(chunks.length < maxTokens);
+
+      // On the wire: text chunks, the error event, the usage chunk, [DONE], and a proper end.
+      const wire = await raw;
+      assert.equal(wire.status, 200);
+      const events = sseData(wire.text);
+      assert.equal(events.at(-1), '[DONE]');
+      const json = events.slice(0, -1).map((e) => JSON.parse(e));
+      const usage = json.at(-1).usage;
+      assert.ok(usage.completion_tokens > 0 && usage.completion_tokens < maxTokens, JSON.stringify(usage));
+      assertErrorShape(json.at(-2), { type: 'server_error', code: 'server_shutting_down', param: null });
+      assert.equal(json.filter((j) => j.error).length, 1, 'one error event');
+      assert.ok(json.every((j) => j.error || j.choices.every((ch) => ch.finish_reason === null)));
+
+      // The non-streamed request gets 503 server_shutting_down, not a cut-off text passed off as whole.
+      const { e } = await whole;
+      assert.ok(e instanceof OpenAI.InternalServerError, String(e));
+      assert.equal(e.status, 503);
+      assert.equal(e.code, 'server_shutting_down');
+
+      const exit = await Promise.race([drain.exited, sleep(10_000, 'timeout')]);
+      const exited = Date.now() - signalled;
+      assert.deepEqual(exit, { code: 0, signal: null }, drain.log);
+      assert.ok(streamEnded < 5000 && exited < 6000, `stream ended after ${streamEnded} ms, exit after ${exited} ms`);
+      assert.match(drain.log, /3 requests still running at the deadline: aborting 3 generations/);
+      assert.doesNotMatch(drain.log, /still unwritten/);
       assert.match(drain.log, /flux serve: stopped/);
     } finally {
       await drain.stop();

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include <fmt/format.h>
+
 #include "server/openai_request.hpp"
 
 namespace flux::server {
@@ -23,9 +25,10 @@ RequestContext context() {
   return c;
 }
 
-ApiError refusal(const std::string& body, Endpoint endpoint = Endpoint::Completions) {
+ApiError refusal(const std::string& body, Endpoint endpoint = Endpoint::Completions,
+                 const RequestContext& c = context()) {
   try {
-    parse_request(body, endpoint, context());
+    parse_request(body, endpoint, c);
   } catch (const ApiError& e) {
     return e;
   }
@@ -35,7 +38,9 @@ ApiError refusal(const std::string& body, Endpoint endpoint = Endpoint::Completi
 
 TEST(OpenAiRequest, CompletionDefaultsFollowOpenAi) {
   const ParsedRequest r = parse_request(R"({"prompt": "hi"})", Endpoint::Completions, context());
-  EXPECT_EQ(r.engine.prompt, "hi");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].text, "hi");
+  EXPECT_TRUE(r.engine.prompt.empty() && r.engine.prompt_tokens.empty()) << "prompts travel apart from the rest";
   EXPECT_EQ(r.engine.max_tokens, 16);
   EXPECT_FLOAT_EQ(r.engine.sampling.temperature, 1.0f);
   EXPECT_FLOAT_EQ(r.engine.sampling.top_p, 1.0f);
@@ -53,7 +58,8 @@ TEST(OpenAiRequest, FieldsAreRead) {
           "stream_options": {"include_usage": true}, "presence_penalty": 0.5, "frequency_penalty": -0.5,
           "ignore_eos": true, "user": "someone", "unknown_extension": {"x": 1}})",
       Endpoint::Completions, context());
-  EXPECT_EQ(r.engine.prompt_tokens, (std::vector<TokenId>{1, 2, 3}));
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].tokens, (std::vector<TokenId>{1, 2, 3}));
   EXPECT_EQ(r.engine.max_tokens, 7);
   EXPECT_EQ(r.engine.sampling.temperature, 0.0f);
   EXPECT_EQ(r.engine.sampling.seed, 42u);
@@ -72,7 +78,8 @@ TEST(OpenAiRequest, ChatMessagesAreRenderedAndNormalised) {
                        {"role": "assistant", "content": null}],
           "max_completion_tokens": 5, "logprobs": true, "top_logprobs": 2})",
       Endpoint::ChatCompletions, context());
-  EXPECT_EQ(r.engine.prompt, "system:be brief\nuser:hello\nassistant:\n");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].text, "system:be brief\nuser:hello\nassistant:\n");
   EXPECT_FALSE(r.engine.add_special);
   EXPECT_EQ(r.engine.max_tokens, 5);
   EXPECT_EQ(r.engine.logprobs, 2);
@@ -126,7 +133,13 @@ TEST(OpenAiRequest, OutOfRangeAndWrongTypesNameTheParameter) {
                         Case{R"({"prompt": "x", "logit_bias": {"5": 10}})", "logit_bias"},
                         Case{R"({"prompt": "x", "seed": 1e30})", "seed"},
                         Case{R"({"prompt": 5})", "prompt"},
-                        Case{R"({"prompt": ["a", "b"]})", "prompt"},
+                        Case{R"({"prompt": ["a", 5]})", "prompt"},
+                        Case{R"({"prompt": ["a", ""]})", "prompt"},
+                        Case{R"({"prompt": [[1, 2], []]})", "prompt"},
+                        Case{R"({"prompt": [[1, 2], [3, "x"]]})", "prompt"},
+                        Case{R"({"prompt": [[1, 2], [3, 99999999999]]})", "prompt"},
+                        Case{R"({"prompt": [["a"]]})", "prompt"},
+                        Case{R"({"prompt": []})", "prompt"},
                         Case{R"({"prompt": [1, "b"]})", "prompt"},
                         Case{R"({"prompt": [1, 99999999999]})", "prompt"},
                         Case{R"({"prompt": ""})", "prompt"},
@@ -142,6 +155,63 @@ TEST(OpenAiRequest, OutOfRangeAndWrongTypesNameTheParameter) {
   EXPECT_EQ(chat.to_json()["error"]["param"], "top_logprobs");
   const std::string long_stop = R"({"prompt": "x", "stop": ")" + std::string(300, 'a') + R"("})";
   EXPECT_EQ(refusal(long_stop).status(), 400);
+}
+
+// OpenAI's four prompt shapes: a string, token ids, strings, token-id arrays (mixed is taken too).
+TEST(OpenAiRequest, SeveralPromptsAreReadInOrder) {
+  const ParsedRequest strings = parse_request(R"({"prompt": ["a", "bc", "d"], "n": 2})", Endpoint::Completions, context());
+  ASSERT_EQ(strings.prompts.size(), 3u);
+  EXPECT_EQ(strings.prompts[0].text, "a");
+  EXPECT_EQ(strings.prompts[1].text, "bc");
+  EXPECT_EQ(strings.prompts[2].text, "d");
+  EXPECT_EQ(strings.engine.n, 2);
+  const ParsedRequest ids = parse_request(R"({"prompt": [[1, 2], [3], [4, 5, 6]]})", Endpoint::Completions, context());
+  ASSERT_EQ(ids.prompts.size(), 3u);
+  EXPECT_EQ(ids.prompts[0].tokens, (std::vector<TokenId>{1, 2}));
+  EXPECT_EQ(ids.prompts[1].tokens, (std::vector<TokenId>{3}));
+  EXPECT_EQ(ids.prompts[2].tokens, (std::vector<TokenId>{4, 5, 6}));
+  EXPECT_TRUE(ids.prompts[0].text.empty());
+  const ParsedRequest mixed = parse_request(R"({"prompt": ["x", [7, 8]]})", Endpoint::Completions, context());
+  ASSERT_EQ(mixed.prompts.size(), 2u);
+  EXPECT_EQ(mixed.prompts[0].text, "x");
+  EXPECT_EQ(mixed.prompts[1].tokens, (std::vector<TokenId>{7, 8}));
+  const ParsedRequest one = parse_request(R"({"prompt": ["only"]})", Endpoint::Completions, context());
+  ASSERT_EQ(one.prompts.size(), 1u);
+  EXPECT_EQ(one.prompts[0].text, "only");
+}
+
+TEST(OpenAiRequest, SeveralPromptsAreBounded) {
+  RequestContext c = context();
+  c.limits.max_prompts = 3;
+  c.limits.max_choices = 6;
+  auto body = [](int prompts, int n) {
+    std::string list;
+    for (int i = 0; i < prompts; ++i) list += (i ? ", \"p" : "\"p") + std::to_string(i) + "\"";
+    return fmt::format(R"({{"prompt": [{}], "n": {}}})", list, n);
+  };
+  EXPECT_EQ(parse_request(body(3, 2), Endpoint::Completions, c).prompts.size(), 3u) << "at both limits";
+  const ApiError prompts = refusal(body(4, 1), Endpoint::Completions, c);
+  EXPECT_EQ(prompts.status(), 400);
+  EXPECT_EQ(prompts.to_json()["error"]["param"], "prompt");
+  EXPECT_NE(std::string(prompts.what()).find("at most 3 prompts"), std::string::npos) << prompts.what();
+  const ApiError choices = refusal(body(2, 4), Endpoint::Completions, c);
+  EXPECT_EQ(choices.status(), 400);
+  EXPECT_EQ(choices.to_json()["error"]["param"], "n");
+  EXPECT_NE(std::string(choices.what()).find("2 prompts with n = 4 make 8 choices; at most 6"), std::string::npos)
+      << choices.what();
+  // The defaults: 64 prompts, 128 choices.
+  EXPECT_EQ(parse_request(body(64, 2), Endpoint::Completions, context()).prompts.size(), 64u);
+  EXPECT_EQ(refusal(body(65, 1)).to_json()["error"]["param"], "prompt");
+  EXPECT_EQ(refusal(body(64, 3)).to_json()["error"]["param"], "n");
+}
+
+TEST(OpenAiRequest, ABadPromptAmongSeveralIsNamed) {
+  const ApiError empty = refusal(R"({"prompt": ["a", "b", ""]})");
+  EXPECT_NE(std::string(empty.what()).find("prompt 2 is empty"), std::string::npos) << empty.what();
+  const ApiError type = refusal(R"({"prompt": ["a", {"x": 1}]})");
+  EXPECT_NE(std::string(type.what()).find("element 1 is an object"), std::string::npos) << type.what();
+  const ApiError ids = refusal(R"({"prompt": [[1], [2, 2.5]]})");
+  EXPECT_NE(std::string(ids.what()).find("prompt 1 must hold only integer token ids"), std::string::npos) << ids.what();
 }
 
 TEST(OpenAiRequest, ChatParametersAreCheckedBeforeTheTemplateRuns) {
