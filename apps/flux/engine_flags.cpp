@@ -42,7 +42,7 @@ void add_kv_type_option(CLI::App& cmd, KvCacheType& type) {
 void add_load_options(CLI::App& cmd, LoadOptions& options) {
   cmd.add_flag_callback(
       "--no-repack", [&options] { options.repack_weights = false; },
-      "Keep weights in the file's layout instead of repacking Q4_0/Q8_0 for the interleaved kernels");
+      "Keep weights in the file's layout instead of repacking Q4_0/Q4_1/Q8_0 for the interleaved kernels");
 }
 
 }  // namespace flux::cli

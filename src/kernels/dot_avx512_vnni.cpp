@@ -69,6 +69,7 @@ DotKernels avx512_vnni_kernels(const DotKernels& below) {
   k.q4_0_tile = q4_0_dot_tile<VnniInt8>;
   k.q8_0_tile = q8_0_dot_tile<VnniInt8>;
   k.q4_0x8 = q4_0x8_dot_groups<VnniInt8>;
+  k.q4_1x8 = q4_1x8_dot_groups<VnniInt8>;
   k.q8_0x8 = q8_0x8_dot_groups<VnniInt8>;
   k.q4_1 = q4_1_dot_rows<VnniInt8>;
   k.q4_k = q4_k_dot_rows<VnniInt8>;

@@ -31,9 +31,9 @@ using DotTileFn = void (*)(const std::byte* w_rows, std::size_t w_stride, int n_
 
 // Weights in the interleaved layout (tensor/interleaved.hpp) against several activation rows:
 // out[j * out_stride + 8 * g + r] = vec_dot(type, row r of group g, x row j, n) for g < n_groups,
-// r < kInterleaveRows, j < n_x. Activation rows are encoded in vec_dot_type(type) (Q8_0), and
-// x_sums[j * sums_stride + b] holds the sum of block b's int8 values of row j (interleaved
-// kernels fold the weights' offset into the accumulator through it). Every (row, activation
+// r < kInterleaveRows, j < n_x. Activation rows are encoded in vec_dot_type(type); for Q8_0
+// activations, x_sums[j * sums_stride + b] holds the sum of block b's int8 values of row j
+// (kernels fold Q4_0's offset, or VNNI's bias, into the accumulator through it). Every (row, activation
 // row) pair gets the same bits whatever n_groups and n_x are.
 struct GroupDotArgs {
   const std::byte* groups = nullptr;  // n_groups groups, back to back
@@ -73,7 +73,8 @@ struct DotKernels {
   DotTileFn q4_0_tile = nullptr;          // several activation rows at once; null where a level has
   DotTileFn q8_0_tile = nullptr;          // none (matmul then runs the rows one by one)
   DotGroupsFn q4_0x8 = nullptr;           // interleaved weights; null where a level has none
-  DotGroupsFn q8_0x8 = nullptr;           // (the weights then stay in their file's layout)
+  DotGroupsFn q4_1x8 = nullptr;           // (the weights then stay in their file's layout)
+  DotGroupsFn q8_0x8 = nullptr;
 
   // The dot kernel for weights of `type`; throws UnsupportedError for a type without one.
   DotRowsFn dot_rows_for(TensorType type) const;

@@ -40,6 +40,7 @@ DotTileFn DotKernels::dot_tile_for(TensorType type) const {
 DotGroupsFn DotKernels::dot_groups_for(TensorType type) const {
   switch (type) {
     case TensorType::Q4_0: return q4_0x8;
+    case TensorType::Q4_1: return q4_1x8;
     case TensorType::Q8_0: return q8_0x8;
     default: return nullptr;
   }

@@ -64,6 +64,46 @@ void q4_0x8_group(const std::byte* group, std::size_t blocks, const GroupDotArgs
   for (int j = 0; j < kX; ++j) _mm256_storeu_ps(out + static_cast<std::size_t>(j) * a.out_stride, acc[j]);
 }
 
+// One Q4_1 group against kX Q8_1 activation rows. The weights' offsets m enter per block as
+// m * s, with s = d_x * sum(x) stored in the activation block, accumulated in float lanes of
+// their own and added at the end.
+template <class Int8, int kX>
+void q4_1x8_group(const std::byte* group, std::size_t blocks, const GroupDotArgs& a, int first_x, float* out) {
+  constexpr std::size_t kBlockBytes = kInterleaveRows * sizeof(BlockQ4_1);
+  constexpr std::size_t kFieldsBytes = 2 * kScalesBytes;  // d for 8 rows, then m for 8 rows
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  __m256 acc[kX];
+  __m256 offsets[kX];
+  for (int j = 0; j < kX; ++j) acc[j] = offsets[j] = _mm256_setzero_ps();
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::byte* gb = group + b * kBlockBytes;
+    const __m256 dw = _mm256_cvtph_ps(load_128(gb));
+    const __m256 mw = _mm256_cvtph_ps(load_128(gb + kScalesBytes));
+    __m256i low[4];
+    __m256i high[4];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i packed = load_256(gb + kFieldsBytes + 32 * static_cast<std::size_t>(c));
+      low[c] = _mm256_and_si256(packed, low_mask);
+      high[c] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+    }
+    for (int j = 0; j < kX; ++j) {
+      const std::byte* xb = a.x + static_cast<std::size_t>(first_x + j) * a.x_stride + b * sizeof(BlockQ8_1);
+      const std::byte* xq = xb + offsetof(BlockQ8_1, qs);
+      __m256i sum_low = _mm256_setzero_si256();
+      __m256i sum_high = _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) {
+        sum_low = Int8::add_u8s8(sum_low, low[c], broadcast_4_bytes(xq + 4 * c));
+        sum_high = Int8::add_u8s8(sum_high, high[c], broadcast_4_bytes(xq + 16 + 4 * c));
+      }
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(load_f16(xb + offsetof(BlockQ8_1, d))));
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(sum_low, sum_high)), scale, acc[j]);
+      offsets[j] = _mm256_fmadd_ps(mw, _mm256_set1_ps(load_f16(xb + offsetof(BlockQ8_1, s))), offsets[j]);
+    }
+  }
+  for (int j = 0; j < kX; ++j)
+    _mm256_storeu_ps(out + static_cast<std::size_t>(j) * a.out_stride, _mm256_add_ps(acc[j], offsets[j]));
+}
+
 // One Q8_0 group against kX activation rows; Int8::add_s8s8 multiplies the signed weights.
 template <class Int8, int kX>
 void q8_0x8_group(const std::byte* group, std::size_t blocks, const GroupDotArgs& a, int first_x, float* out) {
@@ -119,6 +159,13 @@ template <class Int8>
 void q4_0x8_dot_groups(const GroupDotArgs& a) {
   dot_groups(a, sizeof(BlockQ4_0), [&](auto xs, const std::byte* group, std::size_t blocks, int first_x, float* out) {
     q4_0x8_group<Int8, decltype(xs)::value>(group, blocks, a, first_x, out);
+  });
+}
+
+template <class Int8>
+void q4_1x8_dot_groups(const GroupDotArgs& a) {
+  dot_groups(a, sizeof(BlockQ4_1), [&](auto xs, const std::byte* group, std::size_t blocks, int first_x, float* out) {
+    q4_1x8_group<Int8, decltype(xs)::value>(group, blocks, a, first_x, out);
   });
 }
 

@@ -17,7 +17,7 @@
 namespace flux {
 
 struct LoadOptions {
-  // Repack Q4_0 and Q8_0 matrices for the interleaved kernels when the active kernel level has
+  // Repack Q4_0, Q4_1 and Q8_0 matrices for the interleaved kernels when the active kernel level has
   // them (`--no-repack` turns it off; the scalar level never repacks).
   bool repack_weights = true;
 };
@@ -30,7 +30,7 @@ struct WeightPacking {
   int kept = 0;              // matrices left in the file's layout (no interleaved kernel for their type)
   std::uint64_t bytes = 0;   // bytes repacked
 
-  // One line for logs and `flux inspect`, e.g. "interleaved 8-row layout for 155 Q4_0/Q8_0
+  // One line for logs and `flux inspect`, e.g. "interleaved 8-row layout for 155
   // matrices (590.4 MiB, avx512vnni kernels); 2 kept as in the file".
   std::string describe() const;
 };

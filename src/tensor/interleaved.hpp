@@ -3,15 +3,16 @@
 // decode kernel streams one contiguous run of bytes per thread and computes one row per vector
 // lane, with no shuffles and no horizontal sums.
 //
-// A group of 8 rows of Q4_0 or Q8_0 holds, for each 32-element block index b in turn:
-//   - the 8 rows' f16 scales d (16 bytes, row r at d[r]),
-//   - the 8 rows' quants in 4-byte chunks: chunk c of row r sits at byte 32 * c + 4 * r.
-//     Q4_0 has 4 chunks (its 16 packed bytes; byte j holds element j in its low nibble and
-//     element j + 16 in its high one), Q8_0 has 8 (its 32 int8 values).
+// A group of 8 rows of Q4_0, Q4_1 or Q8_0 holds, for each 32-element block index b in turn:
+//   - the 8 rows' f16 fields, field by field: Q4_0 and Q8_0 have d (16 bytes, row r at d[r]),
+//     Q4_1 has d and then m (32 bytes),
+//   - the 8 rows' quants in 4-byte chunks: chunk c of row r sits at byte 32 * c + 4 * r after
+//     the fields. Q4_0 and Q4_1 have 4 chunks (their 16 packed bytes; byte j holds element j in
+//     its low nibble and element j + 16 in its high one), Q8_0 has 8 (its 32 int8 values).
 // So a 32-byte load of chunk c gives, in int32 lane r, four consecutive quants of row r, which a
 // dot-product instruction multiplies with the same four activation bytes broadcast to all lanes.
 //
-// A group takes exactly the bytes of its 8 rows (8 x 18 per Q4_0 block, 8 x 34 per Q8_0 block),
+// A group takes exactly the bytes of its 8 rows (8 x 18 bytes per Q4_0 block, for instance),
 // so in a repacked matrix group g starts where row 8g did, and rows past the last full group stay
 // plain rows at their usual offsets. The mapped file is never modified: repacking writes a copy.
 
@@ -25,7 +26,7 @@ namespace flux {
 
 inline constexpr int kInterleaveRows = 8;
 
-// Whether `type` has an interleaved layout (Q4_0 and Q8_0).
+// Whether `type` has an interleaved layout (Q4_0, Q4_1 and Q8_0).
 bool has_interleaved_layout(TensorType type);
 
 // Repacks kInterleaveRows plain rows of `cols` elements (`src_stride` bytes apart) into one group

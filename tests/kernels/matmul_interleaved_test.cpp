@@ -1,5 +1,5 @@
 // matmul over weights repacked into the interleaved layout (tensor/interleaved.hpp), as the model
-// loader does for Q4_0 and Q8_0 when the active kernel level has interleaved kernels: results
+// loader does for Q4_0, Q4_1 and Q8_0 when the active kernel level has interleaved kernels: results
 // agree with the scalar reference on the plain rows, rows past the last full group take the
 // plain kernels, and thread count, batching and fusion change no bit.
 
@@ -152,7 +152,7 @@ TEST_P(MatmulInterleaved, DequantizedRowsEqualThePlainOnes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, MatmulInterleaved, ::testing::Values(TensorType::Q4_0, TensorType::Q8_0),
+INSTANTIATE_TEST_SUITE_P(Types, MatmulInterleaved, ::testing::Values(TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 }  // namespace

@@ -21,7 +21,7 @@ std::vector<std::byte> counting_bytes(std::size_t n) {
 }
 
 TEST(Interleaved, RoundTripsEveryRow) {
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0}) {
     for (const std::int64_t cols : {32, 96, 2048}) {
       const std::size_t row = row_bytes(type, cols);
       const std::size_t stride = row + 5;  // source rows need not be back to back
@@ -53,8 +53,9 @@ TEST(Interleaved, PlacesScalesThenFourByteChunksRowByRow) {
   EXPECT_EQ(std::memcmp(group.data() + block1 + 16 + 32 * 2 + 4 * r, src.data() + src_block1 + 2 + 8, 4), 0);
 }
 
-TEST(Interleaved, OnlyQ4_0AndQ8_0HaveTheLayout) {
+TEST(Interleaved, OnlyTheLegacyBlockTypesHaveTheLayout) {
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_0));
+  EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_1));
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q8_0));
   EXPECT_FALSE(has_interleaved_layout(TensorType::Q4_K));
   std::vector<std::byte> bytes(row_bytes(TensorType::Q4_K, 256) * kInterleaveRows);
