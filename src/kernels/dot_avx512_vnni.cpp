@@ -4,7 +4,7 @@
 // through vpdpwssd, which applies their int16 sub-block scales and accumulates in one.
 
 #include "kernels/dot_kernels.hpp"
-#include "kernels/x86_interleaved_templates.hpp"
+#include "kernels/x86_interleaved_avx512.hpp"
 #include "kernels/x86_kquant_templates.hpp"
 
 namespace flux {
@@ -68,9 +68,9 @@ DotKernels avx512_vnni_kernels(const DotKernels& below) {
   k.q8_0 = q8_0_dot_rows<VnniInt8>;
   k.q4_0_tile = q4_0_dot_tile<VnniInt8>;
   k.q8_0_tile = q8_0_dot_tile<VnniInt8>;
-  k.q4_0x8 = q4_0x8_dot_groups<VnniInt8>;
-  k.q4_1x8 = q4_1x8_dot_groups<VnniInt8>;
-  k.q8_0x8 = q8_0x8_dot_groups<VnniInt8>;
+  k.q4_0x8 = q4_0x8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
+  k.q4_1x8 = q4_1x8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
+  k.q8_0x8 = q8_0x8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
   k.q4_1 = q4_1_dot_rows<VnniInt8>;
   k.q4_k = q4_k_dot_rows<VnniInt8>;
   k.q5_k = q5_k_dot_rows<VnniInt8>;

@@ -62,20 +62,23 @@ struct GroupCase {
   std::size_t x_stride() const { return row_bytes(vec_dot_type(type), n); }
   std::size_t rows() const { return static_cast<std::size_t>(n_groups) * kInterleaveRows; }
 
-  // The kernel's output for activation rows [first_x, first_x + count), rows() + 3 floats apart.
-  std::vector<float> run(DotGroupsFn kernel, int first_x, int count) const {
+  // The kernel's output for activation rows [first_x, first_x + count), rows() + 3 floats apart,
+  // over groups [first_group, first_group + group_count) (all of them by default).
+  std::vector<float> run(DotGroupsFn kernel, int first_x, int count, int first_group = 0, int group_count = -1) const {
+    if (group_count < 0) group_count = n_groups;
     const std::size_t out_stride = rows() + 3;
     std::vector<float> out(out_stride * static_cast<std::size_t>(count), -1.0f);
     const std::size_t blocks = static_cast<std::size_t>(n) / kQK8_0;
+    const std::size_t group_bytes = row_bytes(type, n) * kInterleaveRows;
     GroupDotArgs args;
-    args.groups = groups.data();
-    args.n_groups = n_groups;
+    args.groups = groups.data() + static_cast<std::size_t>(first_group) * group_bytes;
+    args.n_groups = group_count;
     args.x = x.data() + static_cast<std::size_t>(first_x) * x_stride();
     args.x_stride = x_stride();
     args.x_sums = sums.empty() ? nullptr : sums.data() + static_cast<std::size_t>(first_x) * blocks;
     args.sums_stride = blocks;
     args.n_x = count;
-    args.out = out.data();
+    args.out = out.data() + static_cast<std::size_t>(first_group) * kInterleaveRows;
     args.out_stride = out_stride;
     args.n = n;
     kernel(args);
@@ -93,7 +96,7 @@ TEST_P(DotGroups, MatchTheReferenceAndTheirSingleRowSelves) {
     const DotGroupsFn kernel = k.dot_groups_for(type);
     if (!kernel) continue;
     for (const std::int64_t n : {32, 64, 224}) {
-      for (const int n_groups : {1, 2, 3}) {
+      for (const int n_groups : {1, 2, 3, 4}) {
         for (const int n_x : {1, 3, 4, 5, 9}) {
           const GroupCase c(type, n, n_groups, n_x, rng);
           const std::vector<float> all = c.run(kernel, 0, n_x);
@@ -111,6 +114,15 @@ TEST_P(DotGroups, MatchTheReferenceAndTheirSingleRowSelves) {
               const double expected = vec_dot(type, w_row, x_row, n);
               const double bound = testing::kRelativeTolerance * testing::absolute_product_sum(type, w_row, x_row, n);
               EXPECT_NEAR(batched[r], expected, bound) << type_name(type) << " n " << n << " row " << r << " x " << j;
+            }
+          }
+          // Wide levels compute groups in pairs; a group alone must give the same bits.
+          for (int g = 0; g < n_groups; ++g) {
+            const std::vector<float> one_group = c.run(kernel, 0, n_x, g, 1);
+            for (int j = 0; j < n_x; ++j) {
+              const std::size_t at = static_cast<std::size_t>(j) * out_stride + static_cast<std::size_t>(g) * kInterleaveRows;
+              EXPECT_EQ(std::memcmp(one_group.data() + at, all.data() + at, kInterleaveRows * sizeof(float)), 0)
+                  << type_name(type) << " n " << n << " group " << g << " of " << n_groups << " computed alone";
             }
           }
           ++tested;
