@@ -33,10 +33,28 @@ struct Lanes16Vnni {
   static I add_s8s8(I acc, I w, I s) { return _mm512_dpbusd_epi32(acc, _mm512_xor_si512(w, _mm512_set1_epi8(-128)), s); }
   static std::int32_t s8s8_bias(std::int32_t sum) { return -128 * sum; }
   static I add_i(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I mul_i(I a, I b) { return _mm512_mullo_epi32(a, b); }
+  static I and_i(I a, std::int32_t mask) { return _mm512_and_si512(a, _mm512_set1_epi32(mask)); }
+  static I or_i(I a, I b) { return _mm512_or_si512(a, b); }
+  template <int kBits>
+  static I shift_left(I a) { return _mm512_slli_epi32(a, kBits); }
+  template <int kBits>
+  static I shift_right(I a) { return _mm512_srli_epi32(a, kBits); }
+  static I load_bytes(const std::byte* const* blocks, std::size_t offset) {
+    const __m128i first = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[0] + offset));
+    const __m128i second = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[1] + offset));
+    return _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(first, second));
+  }
+  static I load_row_nibbles(const std::byte* const* blocks, std::size_t offset) {
+    const I words = _mm512_inserti64x4(_mm512_set1_epi32(load_i32(blocks[0] + offset)),
+                                       _mm256_set1_epi32(load_i32(blocks[1] + offset)), 1);
+    return _mm512_srlv_epi32(words, _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28));
+  }
   static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F add_f(F a, F b) { return _mm512_add_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
   static void store(float* out, F v) { _mm512_storeu_ps(out, v); }
 };
 

@@ -54,10 +54,27 @@ struct Lanes8 {
   static I add_s8s8(I acc, I w, I s) { return Int8::add_s8s8(acc, w, s); }
   static std::int32_t s8s8_bias(std::int32_t sum) { return Int8::s8s8_bias(sum); }
   static I add_i(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I mul_i(I a, I b) { return _mm256_mullo_epi32(a, b); }
+  static I and_i(I a, std::int32_t mask) { return _mm256_and_si256(a, _mm256_set1_epi32(mask)); }
+  static I or_i(I a, I b) { return _mm256_or_si256(a, b); }
+  template <int kBits>
+  static I shift_left(I a) { return _mm256_slli_epi32(a, kBits); }
+  template <int kBits>
+  static I shift_right(I a) { return _mm256_srli_epi32(a, kBits); }
+  // The 8 bytes at `offset` of each group's block, one per int32 lane.
+  static I load_bytes(const std::byte* const* blocks, std::size_t offset) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[0] + offset)));
+  }
+  // The 32-bit word at `offset` of each group's block, shifted right by 4r in lane r: nibble r
+  // of the word lands in the low bits of lane r.
+  static I load_row_nibbles(const std::byte* const* blocks, std::size_t offset) {
+    return _mm256_srlv_epi32(_mm256_set1_epi32(load_i32(blocks[0] + offset)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+  }
   static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F add_f(F a, F b) { return _mm256_add_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
   static void store(float* out, F v) { _mm256_storeu_ps(out, v); }
 };
 
@@ -172,6 +189,73 @@ void q8_0x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
   for (int j = 0; j < kX; ++j) V::store(out + static_cast<std::size_t>(j) * a.out_stride, acc[j]);
 }
 
+// Q4_K groups against kX Q8_K activation rows. Per 256-element super-block, sub-block j's 8
+// scales and mins come out of the rearranged scales section (tensor/interleaved.cpp) as int32
+// lanes; the integer products of each 32-element sub-block are scaled in int32 (exact: at most
+// 8 x 63 x 32 x 15 x 127 < 2^31) and the super-block converted to float once, as ggml does:
+// d_w d_x sum_j sc_j dot_j - dmin_w d_x sum_j m_j sum(x in sub-block j).
+template <class V, int kX>
+void q4_kx8_groups(const std::byte* const* groups, std::size_t blocks, const GroupDotArgs& a, int first_x, float* out) {
+  constexpr std::size_t kBlockBytes = kInterleaveRows * sizeof(BlockQ4_K);
+  constexpr std::size_t kLowScales = 2 * kFieldBytes;      // 64 bytes: low bits of scale and min
+  constexpr std::size_t kHighScales = kLowScales + 64;     // 32 bytes: their top bits
+  constexpr std::size_t kQuants = kHighScales + 32;        // 32 chunks of 32 bytes
+  constexpr int kSubBlocks = static_cast<int>(kQK_K / 32);
+  using I = typename V::I;
+  typename V::F acc[kX];
+  for (int j = 0; j < kX; ++j) acc[j] = V::zero_f();
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::byte* gb[V::kGroups];
+    for (int g = 0; g < V::kGroups; ++g) gb[g] = groups[g] + b * kBlockBytes;
+    I scales[kSubBlocks];
+    I mins[kSubBlocks];
+    for (int s = 0; s < kSubBlocks; ++s) {
+      const I low = V::load_bytes(gb, kLowScales + 8 * static_cast<std::size_t>(s));
+      const I high = V::load_row_nibbles(gb, kHighScales + 4 * static_cast<std::size_t>(s));
+      scales[s] = V::or_i(V::and_i(low, 15), V::template shift_left<4>(V::and_i(high, 3)));
+      mins[s] = V::or_i(V::template shift_right<4>(low),
+                        V::template shift_left<4>(V::and_i(V::template shift_right<2>(high), 3)));
+    }
+    const std::byte* xb[kX];
+    I sums[kX];
+    for (int j = 0; j < kX; ++j) {
+      xb[j] = activation_block(a, first_x, j, b, sizeof(BlockQ8_K));
+      sums[j] = V::zero_i();
+    }
+    for (int pair = 0; pair < kSubBlocks / 2; ++pair) {  // sub-blocks 2 pair (low nibbles), 2 pair + 1 (high)
+      I low_sums[kX];
+      I high_sums[kX];
+      for (int j = 0; j < kX; ++j) low_sums[j] = high_sums[j] = V::zero_i();
+      for (int c = 0; c < 8; ++c) {
+        const I packed = V::load(gb, kQuants + 32 * static_cast<std::size_t>(8 * pair + c));
+        const I low = V::low_nibbles(packed);
+        const I high = V::high_nibbles(packed);
+        for (int j = 0; j < kX; ++j) {
+          const std::byte* xq = xb[j] + offsetof(BlockQ8_K, qs) + 64 * static_cast<std::size_t>(pair) + 4 * static_cast<std::size_t>(c);
+          low_sums[j] = V::add_u8s8(low_sums[j], low, V::splat_i32(load_i32(xq)));
+          high_sums[j] = V::add_u8s8(high_sums[j], high, V::splat_i32(load_i32(xq + 32)));
+        }
+      }
+      for (int j = 0; j < kX; ++j)
+        sums[j] = V::add_i(sums[j], V::add_i(V::mul_i(low_sums[j], scales[2 * pair]), V::mul_i(high_sums[j], scales[2 * pair + 1])));
+    }
+    const typename V::F dw = V::load_halves(gb, 0);
+    const typename V::F dmin = V::load_halves(gb, kFieldBytes);
+    for (int j = 0; j < kX; ++j) {
+      BlockQ8_K x;  // only d and bsums are read
+      std::memcpy(&x.d, xb[j] + offsetof(BlockQ8_K, d), sizeof x.d);
+      std::memcpy(x.bsums.data(), xb[j] + offsetof(BlockQ8_K, bsums), sizeof x.bsums);
+      I min_sums = V::zero_i();
+      for (int s = 0; s < kSubBlocks; ++s)
+        min_sums = V::add_i(min_sums, V::mul_i(mins[s], V::splat_i32(x.bsums[2 * s] + x.bsums[2 * s + 1])));
+      const typename V::F dx = V::splat_f32(x.d);
+      acc[j] = V::fmadd(V::to_float(sums[j]), V::mul(dw, dx), acc[j]);
+      acc[j] = V::fnmadd(V::to_float(min_sums), V::mul(dmin, dx), acc[j]);
+    }
+  }
+  for (int j = 0; j < kX; ++j) V::store(out + static_cast<std::size_t>(j) * a.out_stride, acc[j]);
+}
+
 // Calls kernel(V{}, RowCount<kX>{}, group pointers, first_x, out) over every group, for kX
 // activation rows at a time. With several activation rows (prefill, batched decode: compute
 // bound) Wide's vectors take Wide::kGroups groups at a time and Narrow's the groups left over.
@@ -222,6 +306,15 @@ void q4_1x8_dot_groups(const GroupDotArgs& a) {
   const std::size_t blocks = static_cast<std::size_t>(a.n) / kQK4_1;
   for_each_group_pass<Wide, Narrow>(a, group_bytes(a, sizeof(BlockQ4_1)), [&](auto v, auto xs, auto groups, int first_x, float* out) {
     q4_1x8_groups<decltype(v), decltype(xs)::value>(groups, blocks, a, first_x, out);
+  });
+}
+
+template <class Wide, class Narrow>
+void q4_kx8_dot_groups(const GroupDotArgs& a) {
+  const std::size_t blocks = static_cast<std::size_t>(a.n) / kQK_K;
+  for_each_group_pass<Wide, Narrow>(a, blocks * kInterleaveRows * sizeof(BlockQ4_K),
+                                    [&](auto v, auto xs, auto groups, int first_x, float* out) {
+    q4_kx8_groups<decltype(v), decltype(xs)::value>(groups, blocks, a, first_x, out);
   });
 }
 

@@ -9,6 +9,10 @@
 //   - the 8 rows' quants in 4-byte chunks: chunk c of row r sits at byte 32 * c + 4 * r after
 //     the fields. Q4_0 and Q4_1 have 4 chunks (their 16 packed bytes; byte j holds element j in
 //     its low nibble and element j + 16 in its high one), Q8_0 has 8 (its 32 int8 values).
+// Q4_K (256-element super-blocks) has fields d and dmin, then its 8 rows' 6-bit sub-block scales
+// and mins rearranged in the 96 bytes the rows' packed scales took (interleaved.cpp says how),
+// then 32 chunks: chunk c holds packed bytes 4c..4c+3, whose low nibbles are elements
+// 64 (c / 8) + 4 (c % 8) + 0..3 and high nibbles the 32 elements after those.
 // So a 32-byte load of chunk c gives, in int32 lane r, four consecutive quants of row r, which a
 // dot-product instruction multiplies with the same four activation bytes broadcast to all lanes.
 //
@@ -26,7 +30,7 @@ namespace flux {
 
 inline constexpr int kInterleaveRows = 8;
 
-// Whether `type` has an interleaved layout (Q4_0, Q4_1 and Q8_0).
+// Whether `type` has an interleaved layout (Q4_0, Q4_1, Q8_0 and Q4_K).
 bool has_interleaved_layout(TensorType type);
 
 // Repacks kInterleaveRows plain rows of `cols` elements (`src_stride` bytes apart) into one group

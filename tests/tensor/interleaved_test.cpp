@@ -21,10 +21,12 @@ std::vector<std::byte> counting_bytes(std::size_t n) {
 }
 
 TEST(Interleaved, RoundTripsEveryRow) {
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0}) {
-    for (const std::int64_t cols : {32, 96, 2048}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K}) {
+    for (const std::int64_t blocks : {1, 3, 8}) {
+      const std::int64_t cols = blocks * static_cast<std::int64_t>(traits(type).block_size);
       const std::size_t row = row_bytes(type, cols);
       const std::size_t stride = row + 5;  // source rows need not be back to back
+      // Every bit pattern of Q4_K's packed scales is a valid one, so counting bytes round-trip too.
       const std::vector<std::byte> src = counting_bytes(stride * kInterleaveRows);
       std::vector<std::byte> group(row * kInterleaveRows);
       interleave_rows(type, src.data(), stride, cols, group.data());
@@ -53,13 +55,14 @@ TEST(Interleaved, PlacesScalesThenFourByteChunksRowByRow) {
   EXPECT_EQ(std::memcmp(group.data() + block1 + 16 + 32 * 2 + 4 * r, src.data() + src_block1 + 2 + 8, 4), 0);
 }
 
-TEST(Interleaved, OnlyTheLegacyBlockTypesHaveTheLayout) {
+TEST(Interleaved, OnlySomeTypesHaveTheLayout) {
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_0));
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_1));
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q8_0));
-  EXPECT_FALSE(has_interleaved_layout(TensorType::Q4_K));
-  std::vector<std::byte> bytes(row_bytes(TensorType::Q4_K, 256) * kInterleaveRows);
-  EXPECT_THROW(interleave_rows(TensorType::Q4_K, bytes.data(), row_bytes(TensorType::Q4_K, 256), 256, bytes.data()),
+  EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_K));
+  EXPECT_FALSE(has_interleaved_layout(TensorType::Q6_K));
+  std::vector<std::byte> bytes(row_bytes(TensorType::Q6_K, 256) * kInterleaveRows);
+  EXPECT_THROW(interleave_rows(TensorType::Q6_K, bytes.data(), row_bytes(TensorType::Q6_K, 256), 256, bytes.data()),
                UnsupportedError);
 }
 
