@@ -38,6 +38,7 @@ void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* 
   for (; i + 16 <= n; i += 16) {
     const __m256 x0 = load8(x + i * kBytes);
     const __m256 x1 = load8(x + (i + 8) * kBytes);
+    #pragma GCC unroll 4  // keeps acc0/acc1 in registers (x86_kernel_templates.hpp)
     for (int r = 0; r < kRows; ++r) {
       const std::byte* wr = w + static_cast<std::size_t>(r) * w_stride;
       acc0[r] = _mm256_fmadd_ps(load8(wr + i * kBytes), x0, acc0[r]);
@@ -46,6 +47,7 @@ void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* 
   }
   if (i + 8 <= n) {
     const __m256 x0 = load8(x + i * kBytes);
+    #pragma GCC unroll 4  // keeps acc0/acc1 in registers (x86_kernel_templates.hpp)
     for (int r = 0; r < kRows; ++r) {
       const std::byte* wr = w + static_cast<std::size_t>(r) * w_stride;
       acc0[r] = _mm256_fmadd_ps(load8(wr + i * kBytes), x0, acc0[r]);
@@ -85,6 +87,7 @@ DotKernels avx2_kernels(const DotKernels& below) {
   k.q4_1x8 = q4_1x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
   k.q8_0x8 = q8_0x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
   k.q4_kx8 = q4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
+  k.f16x8 = f16x8_dot_groups<Floats8, Floats8>;
   k.q4_1 = q4_1_dot_rows<MaddubsInt8>;
   k.q4_k = q4_k_dot_rows<MaddubsInt8>;
   k.q5_k = q5_k_dot_rows<MaddubsInt8>;

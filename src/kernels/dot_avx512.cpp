@@ -43,6 +43,7 @@ void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* 
   for (; i + 32 <= n; i += 32) {
     const __m512 x0 = load16<Element>(x + i * kBytes, kAll);
     const __m512 x1 = load16<Element>(x + (i + 16) * kBytes, kAll);
+    #pragma GCC unroll 4  // keeps acc0/acc1 in registers (x86_kernel_templates.hpp)
     for (int r = 0; r < kRows; ++r) {
       const std::byte* wr = w + static_cast<std::size_t>(r) * w_stride;
       acc0[r] = _mm512_fmadd_ps(load16<Element>(wr + i * kBytes, kAll), x0, acc0[r]);
@@ -53,6 +54,7 @@ void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* 
     const std::size_t left = n - i;
     const auto mask = static_cast<__mmask16>(left >= 16 ? kAll : (1u << left) - 1u);
     const __m512 x0 = load16<Element>(x + i * kBytes, mask);
+    #pragma GCC unroll 4  // keeps acc0/acc1 in registers (x86_kernel_templates.hpp)
     for (int r = 0; r < kRows; ++r) {
       const std::byte* wr = w + static_cast<std::size_t>(r) * w_stride;
       acc0[r] = _mm512_fmadd_ps(load16<Element>(wr + i * kBytes, mask), x0, acc0[r]);
@@ -71,6 +73,18 @@ void plain_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
   });
 }
 
+// F16 groups in 512-bit float vectors (AVX-512F; no VNNI needed): a chunk of 16 halves is one
+// vector, and 2 activation rows per pass keep 16 accumulators in registers.
+struct Floats16 {
+  using F = __m512;
+  static constexpr int kFloats = 16;
+  static constexpr int kPassRows = 2;
+  static F load_halves(const std::byte* p) { return _mm512_cvtph_ps(load_256(p)); }
+  static F zero() { return _mm512_setzero_ps(); }
+  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static float sum(const F* parts) { return horizontal_sum(parts[0]); }  // adds its 256-bit halves first
+};
+
 }  // namespace
 
 DotKernels avx512_kernels(const DotKernels& below) {
@@ -86,6 +100,7 @@ DotKernels avx512_kernels(const DotKernels& below) {
   k.q4_1x8 = q4_1x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
   k.q8_0x8 = q8_0x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
   k.q4_kx8 = q4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
+  k.f16x8 = f16x8_dot_groups<Floats16, Floats8>;
   k.q4_1 = q4_1_dot_rows<MaddubsInt8>;
   k.q4_k = q4_k_dot_rows<MaddubsInt8>;
   k.q5_k = q5_k_dot_rows<MaddubsInt8>;

@@ -56,7 +56,8 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
   std::set<const std::byte*> released;
   for (WeightMatrix* m : matrices) {
     const bool can = options.repack_weights && m->layout == WeightLayout::Rows && has_interleaved_layout(m->type) &&
-                     kernels.dot_groups_for(m->type) != nullptr && m->rows >= kInterleaveRows;
+                     kernels.dot_groups_for(m->type) != nullptr && m->rows >= kInterleaveRows &&
+                     m->cols % interleaved_column_unit(m->type) == 0;
     if (!can) {
       if (options.repack_weights && m->layout == WeightLayout::Rows) ++report.kept;
       continue;

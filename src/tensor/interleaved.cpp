@@ -11,8 +11,8 @@
 namespace flux {
 namespace {
 
-constexpr std::size_t kChunkBytes = 4;
 constexpr std::size_t kFieldBytes = sizeof(std::uint16_t);
+constexpr std::size_t kF16ChunkElements = 16;
 
 // The shape of one block of a type with an interleaved layout: its elements and plain size, its
 // f16 header fields (Q4_1 has d and m, Q4_K d and dmin), its packed 6-bit sub-block scales and
@@ -23,13 +23,14 @@ struct BlockShape {
   std::size_t fields;
   std::size_t scale_bytes;
   std::size_t quant_bytes;
+  std::size_t chunk_bytes = 4;
 
   std::size_t header_bytes() const { return fields * kFieldBytes; }
   // Where field f of row r, the scales section, and chunk c of row r sit in an interleaved block.
   static std::size_t field_at(std::size_t f, std::size_t r) { return (f * kInterleaveRows + r) * kFieldBytes; }
   std::size_t scales_at() const { return kInterleaveRows * header_bytes(); }
   std::size_t chunk_at(std::size_t c, std::size_t r) const {
-    return kInterleaveRows * (header_bytes() + scale_bytes) + (c * kInterleaveRows + r) * kChunkBytes;
+    return kInterleaveRows * (header_bytes() + scale_bytes) + (c * kInterleaveRows + r) * chunk_bytes;
   }
 };
 
@@ -39,6 +40,10 @@ BlockShape shape_of(TensorType type) {
     case TensorType::Q4_1: return {kQK4_1, sizeof(BlockQ4_1), 2, 0, kQK4_1 / 2};
     case TensorType::Q8_0: return {kQK8_0, sizeof(BlockQ8_0), 1, 0, kQK8_0};
     case TensorType::Q4_K: return {kQK_K, sizeof(BlockQ4_K), 2, kKScaleBytes, kQK_K / 2};
+    case TensorType::F16: {  // a "block" of 16 halves, one chunk per row
+      constexpr std::size_t bytes = kF16ChunkElements * sizeof(std::uint16_t);
+      return {kF16ChunkElements, bytes, 0, 0, bytes, bytes};
+    }
     default: break;
   }
   throw UnsupportedError(fmt::format("no interleaved layout for {}", type_name(type)));
@@ -88,15 +93,18 @@ static_assert(kLowBytes + kSubBlocks * 4 == kInterleaveRows * kKScaleBytes,
 template <class Piece>
 void for_each_piece(const BlockShape& s, std::size_t r, const Piece& piece) {
   for (std::size_t f = 0; f < s.fields; ++f) piece(f * kFieldBytes, BlockShape::field_at(f, r), kFieldBytes);
-  for (std::size_t c = 0; c < s.quant_bytes / kChunkBytes; ++c)
-    piece(s.header_bytes() + s.scale_bytes + c * kChunkBytes, s.chunk_at(c, r), kChunkBytes);
+  for (std::size_t c = 0; c < s.quant_bytes / s.chunk_bytes; ++c)
+    piece(s.header_bytes() + s.scale_bytes + c * s.chunk_bytes, s.chunk_at(c, r), s.chunk_bytes);
 }
 
 }  // namespace
 
 bool has_interleaved_layout(TensorType type) {
-  return type == TensorType::Q4_0 || type == TensorType::Q4_1 || type == TensorType::Q8_0 || type == TensorType::Q4_K;
+  return type == TensorType::Q4_0 || type == TensorType::Q4_1 || type == TensorType::Q8_0 || type == TensorType::Q4_K ||
+         type == TensorType::F16;
 }
+
+std::int64_t interleaved_column_unit(TensorType type) { return static_cast<std::int64_t>(shape_of(type).elements); }
 
 void interleave_rows(TensorType type, const std::byte* src, std::size_t src_stride, std::int64_t cols,
                      std::byte* dst) {

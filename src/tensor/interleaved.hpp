@@ -13,6 +13,8 @@
 // and mins rearranged in the 96 bytes the rows' packed scales took (interleaved.cpp says how),
 // then 32 chunks: chunk c holds packed bytes 4c..4c+3, whose low nibbles are elements
 // 64 (c / 8) + 4 (c % 8) + 0..3 and high nibbles the 32 elements after those.
+// F16 rows are cut into chunks of 16 halves (32 bytes), the 8 rows' chunk k back to back: a
+// kernel streams one run of bytes and keeps a float accumulator per row.
 // So a 32-byte load of chunk c gives, in int32 lane r, four consecutive quants of row r, which a
 // dot-product instruction multiplies with the same four activation bytes broadcast to all lanes.
 //
@@ -30,8 +32,12 @@ namespace flux {
 
 inline constexpr int kInterleaveRows = 8;
 
-// Whether `type` has an interleaved layout (Q4_0, Q4_1, Q8_0 and Q4_K).
+// Whether `type` has an interleaved layout (Q4_0, Q4_1, Q8_0, Q4_K and F16).
 bool has_interleaved_layout(TensorType type);
+
+// Rows of `type` can be interleaved when their length is a multiple of this (the type's block,
+// or 16 for F16).
+std::int64_t interleaved_column_unit(TensorType type);
 
 // Repacks kInterleaveRows plain rows of `cols` elements (`src_stride` bytes apart) into one group
 // at `dst`, which holds kInterleaveRows * row_bytes(type, cols) bytes.

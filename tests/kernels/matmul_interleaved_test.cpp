@@ -73,7 +73,7 @@ TEST_P(MatmulInterleaved, AgreesWithTheReferenceOnThePlainRows) {
   const TensorType act = vec_dot_type(type);
   std::uint32_t seed = 1;
   // 4096 columns make a group wider than matmul's cache tile for several input rows.
-  const auto unit = static_cast<std::int64_t>(traits(type).block_size);
+  const auto unit = interleaved_column_unit(type);
   for (const std::int64_t cols : {unit, 3 * unit, std::int64_t{4096}}) {
     for (const std::int64_t rows : {8, 33, 70}) {
       const RepackedMatrix w = make_repacked(type, rows, cols, ++seed);
@@ -103,7 +103,7 @@ TEST_P(MatmulInterleaved, AgreesWithTheReferenceOnThePlainRows) {
 
 TEST_P(MatmulInterleaved, ThreadsAndBatchingChangeNoBit) {
   const TensorType type = GetParam();
-  const std::int64_t cols = 3 * static_cast<std::int64_t>(traits(type).block_size), rows = 70, n_in = 6;  // 8 groups, 6 rows
+  const std::int64_t cols = 3 * interleaved_column_unit(type), rows = 70, n_in = 6;  // 8 groups, 6 rows
   const RepackedMatrix w = make_repacked(type, rows, cols, 42);
   SeededRandom random(43);
   const std::vector<float> in = random.normals(static_cast<std::size_t>(n_in * cols), 1.0f);
@@ -119,7 +119,7 @@ TEST_P(MatmulInterleaved, ThreadsAndBatchingChangeNoBit) {
 
 TEST_P(MatmulInterleaved, FusedFormsEqualSeparateOnes) {
   const TensorType type = GetParam();
-  const std::int64_t cols = 2 * static_cast<std::int64_t>(traits(type).block_size), n_in = 3;
+  const std::int64_t cols = 2 * interleaved_column_unit(type), n_in = 3;
   const RepackedMatrix a = make_repacked(type, 24, cols, 5);
   const RepackedMatrix b = make_repacked(type, 13, cols, 6);
   SeededRandom random(9);
@@ -143,7 +143,7 @@ TEST_P(MatmulInterleaved, FusedFormsEqualSeparateOnes) {
 
 TEST_P(MatmulInterleaved, DequantizedRowsEqualThePlainOnes) {
   const TensorType type = GetParam();
-  const std::int64_t cols = 3 * static_cast<std::int64_t>(traits(type).block_size);
+  const std::int64_t cols = 3 * interleaved_column_unit(type);
   const RepackedMatrix w = make_repacked(type, 19, cols, 11);
   std::vector<float> got(static_cast<std::size_t>(cols)), want(static_cast<std::size_t>(cols));
   for (std::int64_t r = 0; r < 19; ++r) {
@@ -153,7 +153,7 @@ TEST_P(MatmulInterleaved, DequantizedRowsEqualThePlainOnes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, MatmulInterleaved, ::testing::Values(TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K),
+INSTANTIATE_TEST_SUITE_P(Types, MatmulInterleaved, ::testing::Values(TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::F16),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 }  // namespace

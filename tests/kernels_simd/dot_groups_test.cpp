@@ -92,11 +92,11 @@ TEST_P(DotGroups, MatchTheReferenceAndTheirSingleRowSelves) {
   const DotKernels& k = kernel_table_for(GetParam());
   std::mt19937 rng(2718);
   int tested = 0;
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::F16}) {
     const DotGroupsFn kernel = k.dot_groups_for(type);
     if (!kernel) continue;
     for (const std::int64_t blocks : {1, 2, 7}) {
-      const std::int64_t n = blocks * static_cast<std::int64_t>(traits(type).block_size);
+      const std::int64_t n = blocks * interleaved_column_unit(type);
       for (const int n_groups : {1, 2, 3, 4}) {
         for (const int n_x : {1, 3, 4, 5, 9}) {
           const GroupCase c(type, n, n_groups, n_x, rng);

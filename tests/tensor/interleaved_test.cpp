@@ -21,9 +21,9 @@ std::vector<std::byte> counting_bytes(std::size_t n) {
 }
 
 TEST(Interleaved, RoundTripsEveryRow) {
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::F16}) {
     for (const std::int64_t blocks : {1, 3, 8}) {
-      const std::int64_t cols = blocks * static_cast<std::int64_t>(traits(type).block_size);
+      const std::int64_t cols = blocks * interleaved_column_unit(type);
       const std::size_t row = row_bytes(type, cols);
       const std::size_t stride = row + 5;  // source rows need not be back to back
       // Every bit pattern of Q4_K's packed scales is a valid one, so counting bytes round-trip too.
