@@ -8,6 +8,7 @@
 
 #include "apps/flux/commands.hpp"
 #include "formats/gguf.hpp"
+#include "kernels/dot_kernels.hpp"
 #include "model/model.hpp"
 #include "tokenizer/tokenizer.hpp"
 
@@ -46,7 +47,9 @@ std::string describe_value(const gguf::Value& v) {
 }
 
 void inspect(const InspectOptions& o) {
-  const Model model = Model::load(o.model);
+  // Inspecting reads the file's layout; the layout line says what loading to run would do.
+  const Model model = Model::load(o.model, LoadOptions{.repack_weights = false});
+  const std::string weight_layout = plan_packing(model.weights(), active_kernels(), LoadOptions{}).describe();
   const Tokenizer tokenizer = Tokenizer::from_gguf(model.file().metadata());
   const ModelConfig& c = model.config();
   const gguf::File& file = model.file();
@@ -78,6 +81,7 @@ void inspect(const InspectOptions& o) {
       tensors.push_back({{"name", t.name}, {"type", type_name(t.type)}, {"dims", t.dims}, {"bytes", t.n_bytes},
                          {"offset", t.offset}});
     j["tensors"] = tensors;
+    j["weight_layout"] = weight_layout;
     std::puts(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return;
   }
@@ -93,6 +97,7 @@ void inspect(const InspectOptions& o) {
              c.rope_dims, c.rope_freq_base, c.rope_freq_scale, c.rope_neox ? " (neox)" : "");
   fmt::print("tokenizer:     {} (pre: {}), {} tokens, bos {}, eos {}, add_bos {}\n", tokenizer.model_name(),
              tokenizer.pre_name(), tokenizer.vocab_size(), tokenizer.bos(), tokenizer.eos(), tokenizer.add_bos());
+  fmt::print("weights:       {}\n", weight_layout);
   if (o.metadata) {
     fmt::print("metadata ({} keys):\n", file.metadata().entries().size());
     for (const auto& [key, value] : file.metadata().entries()) fmt::print("  {} = {}\n", key, describe_value(value));

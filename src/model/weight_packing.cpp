@@ -40,28 +40,50 @@ std::string WeightPacking::describe() const {
   return line;
 }
 
+namespace {
+
+// The matrices a matmul reads. The embedding is read row by row (dequantize_weight_row copes
+// with either layout); it is repacked only when it is also the output matrix, and then with it.
+template <class Weights, class Matrix>
+std::vector<Matrix*> matmul_weights(Weights& weights) {
+  std::vector<Matrix*> matrices{&weights.output};
+  for (auto& l : weights.layers)
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(m);
+  return matrices;
+}
+
+bool can_repack(const WeightMatrix& m, const DotKernels& kernels) {
+  return m.layout == WeightLayout::Rows && has_interleaved_layout(m.type) && kernels.dot_groups_for(m.type) != nullptr &&
+         m.rows >= kInterleaveRows && m.cols % interleaved_column_unit(m.type) == 0;
+}
+
+}  // namespace
+
+WeightPacking plan_packing(const ModelWeights& weights, const DotKernels& kernels, const LoadOptions& options) {
+  WeightPacking plan;
+  plan.requested = options.repack_weights;
+  plan.kernel_level = std::string(isa_level_name(kernels.level));
+  if (!options.repack_weights) return plan;
+  for (const WeightMatrix* m : matmul_weights<const ModelWeights, const WeightMatrix>(weights)) {
+    if (!can_repack(*m, kernels)) {
+      ++plan.kept;
+      continue;
+    }
+    ++plan.matrices;
+    plan.bytes += m->row_stride() * static_cast<std::size_t>(m->rows);
+  }
+  return plan;
+}
+
 PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& kernels, const LoadOptions& options) {
   PackedWeights packed;
-  WeightPacking& report = packed.report_;
-  report.requested = options.repack_weights;
-  report.kernel_level = std::string(isa_level_name(kernels.level));
-
-  std::vector<WeightMatrix*> matrices{&weights.output};
-  for (LayerWeights& l : weights.layers)
-    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(m);
-  // The embedding is read row by row (dequantize_weight_row copes with either layout); it is
-  // repacked only when it is also the output matrix, and then together with it.
+  packed.report_ = plan_packing(weights, kernels, options);
+  if (!options.repack_weights) return packed;
   const bool tied = weights.output.data == weights.token_embedding.data;
 
   std::set<const std::byte*> released;
-  for (WeightMatrix* m : matrices) {
-    const bool can = options.repack_weights && m->layout == WeightLayout::Rows && has_interleaved_layout(m->type) &&
-                     kernels.dot_groups_for(m->type) != nullptr && m->rows >= kInterleaveRows &&
-                     m->cols % interleaved_column_unit(m->type) == 0;
-    if (!can) {
-      if (options.repack_weights && m->layout == WeightLayout::Rows) ++report.kept;
-      continue;
-    }
+  for (WeightMatrix* m : matmul_weights<ModelWeights, WeightMatrix>(weights)) {
+    if (!can_repack(*m, kernels)) continue;
     const std::size_t stride = m->row_stride();
     const std::size_t size = stride * static_cast<std::size_t>(m->rows);
     auto* raw = static_cast<std::byte*>(std::aligned_alloc(kAlignment, (size + kAlignment - 1) / kAlignment * kAlignment));
@@ -79,8 +101,6 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
     if (m == &weights.output && tied) weights.token_embedding = *m;
     if (released.insert(source).second) release_file_pages(source, size);
     packed.buffers_.push_back(std::move(copy));
-    ++report.matrices;
-    report.bytes += size;
   }
   return packed;
 }

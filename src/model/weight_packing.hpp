@@ -35,6 +35,9 @@ struct WeightPacking {
   std::string describe() const;
 };
 
+// What PackedWeights::repack would do with these weights at this kernel level, without doing it.
+WeightPacking plan_packing(const ModelWeights& weights, const DotKernels& kernels, const LoadOptions& options);
+
 // Owns the repacked copies; the matrices in ModelWeights point into them.
 class PackedWeights {
  public:
