@@ -122,6 +122,8 @@ class File {
   std::span<const TensorInfo> tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
   std::span<const std::byte> bytes() const { return bytes_; }
+  // Whether the bytes are a read-only file mapping this File owns (open), not borrowed (parse).
+  bool mapped() const { return mapping_ != nullptr; }
 
  private:
   std::shared_ptr<const MappedFile> mapping_;  // null when parsing borrowed bytes

@@ -8,7 +8,7 @@
 // lanes, and are scaled and accumulated in float lane r: no shuffles and no horizontal sums.
 //
 // The kernels are written once over a vector type V: Lanes8 holds one group in 256 bits;
-// x86_interleaved_avx512.hpp's Lanes16 holds two consecutive groups in 512 bits. Every lane goes
+// x86_interleaved_avx512.hpp's Lanes16Vnni holds two consecutive groups in 512 bits. Every lane goes
 // through the same operations in either, and whatever the number of activation rows, so a
 // (weight row, activation row) pair gets the same bits in every batch.
 

@@ -29,7 +29,7 @@ Model Model::from_file(gguf::File file, const LoadOptions& options) {
     if (what.rfind(file.name(), 0) == 0) throw;
     throw UnsupportedError(fmt::format("{}: {}", file.name(), what));
   }
-  PackedWeights packed = PackedWeights::repack(weights, active_kernels(), options);
+  PackedWeights packed = PackedWeights::repack(weights, active_kernels(), options, file.mapped());
   return Model(std::move(file), std::move(config), std::move(weights), std::move(packed));
 }
 

@@ -75,7 +75,8 @@ WeightPacking plan_packing(const ModelWeights& weights, const DotKernels& kernel
   return plan;
 }
 
-PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& kernels, const LoadOptions& options) {
+PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& kernels, const LoadOptions& options,
+                                    bool source_is_mapped) {
   PackedWeights packed;
   packed.report_ = plan_packing(weights, kernels, options);
   if (!options.repack_weights) return packed;
@@ -99,7 +100,7 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
     m->data = copy.get();
     m->layout = WeightLayout::Interleaved;
     if (m == &weights.output && tied) weights.token_embedding = *m;
-    if (released.insert(source).second) release_file_pages(source, size);
+    if (source_is_mapped && released.insert(source).second) release_file_pages(source, size);
     packed.buffers_.push_back(std::move(copy));
   }
   return packed;

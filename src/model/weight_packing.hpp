@@ -46,7 +46,10 @@ class PackedWeights {
   PackedWeights& operator=(PackedWeights&&) noexcept = default;
 
   // Repacks every matrix of `weights` that `kernels` has an interleaved kernel for, in place.
-  static PackedWeights repack(ModelWeights& weights, const DotKernels& kernels, const LoadOptions& options);
+  // With `source_is_mapped` (the weights point into a read-only file mapping), the pages each
+  // copy came from are handed back; borrowed bytes are never touched.
+  static PackedWeights repack(ModelWeights& weights, const DotKernels& kernels, const LoadOptions& options,
+                              bool source_is_mapped);
 
   const WeightPacking& report() const { return report_; }
 
