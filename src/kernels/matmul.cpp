@@ -61,8 +61,9 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
     buffer_of[t] = i;
   }
   // Interleaved kernels read Q8_0 activations together with their block sums.
-  const bool need_sums = std::any_of(targets.begin(), targets.end(),
-                                     [](const MatmulTarget& t) { return t.weight->layout == WeightLayout::Interleaved; });
+  const bool need_sums = std::any_of(targets.begin(), targets.end(), [](const MatmulTarget& t) {
+    return t.weight->layout == WeightLayout::Interleaved && vec_dot_type(t.weight->type) == TensorType::Q8_0;
+  });
   const std::size_t sums_stride = static_cast<std::size_t>(cols) / kQK8_0;
   if (need_sums) scratch.block_sums.resize(sums_stride * static_cast<std::size_t>(n_rows));
   const auto ucols = static_cast<std::size_t>(cols);

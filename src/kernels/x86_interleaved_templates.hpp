@@ -88,6 +88,31 @@ inline std::int32_t activation_sum(const GroupDotArgs& a, int first_x, int j, st
   return a.x_sums[static_cast<std::size_t>(first_x + j) * a.sums_stride + b];
 }
 
+// The 4 chunks of a Q4 block at `offset` of each group's block, unpacked: low[c] holds
+// elements 4c..4c+3 of every row, high[c] elements 16 + 4c..16 + 4c + 3.
+template <class V>
+void unpack_q4_chunks(const std::byte* const* gb, std::size_t offset, typename V::I* low, typename V::I* high) {
+  for (int c = 0; c < 4; ++c) {
+    const typename V::I packed = V::load(gb, offset + 32 * static_cast<std::size_t>(c));
+    low[c] = V::low_nibbles(packed);
+    high[c] = V::high_nibbles(packed);
+  }
+}
+
+// start + the integer dot products of one block of unpacked nibbles with the 32 activation bytes
+// at xq, in two chains (elements 0-15 and 16-31) to halve the dependent multiply-adds.
+template <class V>
+typename V::I dot_q4_block(const typename V::I* low, const typename V::I* high, const std::byte* xq,
+                           typename V::I start) {
+  typename V::I sum_low = start;
+  typename V::I sum_high = V::zero_i();
+  for (int c = 0; c < 4; ++c) {
+    sum_low = V::add_u8s8(sum_low, low[c], V::splat_i32(load_i32(xq + 4 * c)));
+    sum_high = V::add_u8s8(sum_high, high[c], V::splat_i32(load_i32(xq + 16 + 4 * c)));
+  }
+  return V::add_i(sum_low, sum_high);
+}
+
 // Q4_0 groups against kX activation rows. The -8 offset of Q4_0's nibbles enters as the
 // accumulator's start, -8 * sum(x), so the unsigned nibbles multiply the activations directly.
 template <class V, int kX>
@@ -101,23 +126,13 @@ void q4_0x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
     const typename V::F dw = V::load_halves(gb, 0);
     typename V::I low[4];
     typename V::I high[4];
-    for (int c = 0; c < 4; ++c) {
-      const typename V::I packed = V::load(gb, kFieldBytes + 32 * static_cast<std::size_t>(c));
-      low[c] = V::low_nibbles(packed);
-      high[c] = V::high_nibbles(packed);
-    }
+    unpack_q4_chunks<V>(gb, kFieldBytes, low, high);
     for (int j = 0; j < kX; ++j) {
       const std::byte* xb = activation_block(a, first_x, j, b, sizeof(BlockQ8_0));
-      const std::byte* xq = xb + offsetof(BlockQ8_0, qs);
-      // Two chains (elements 0-15 and 16-31) halve the dependent multiply-adds per block.
-      typename V::I sum_low = V::splat_i32(-8 * activation_sum(a, first_x, j, b));
-      typename V::I sum_high = V::zero_i();
-      for (int c = 0; c < 4; ++c) {
-        sum_low = V::add_u8s8(sum_low, low[c], V::splat_i32(load_i32(xq + 4 * c)));
-        sum_high = V::add_u8s8(sum_high, high[c], V::splat_i32(load_i32(xq + 16 + 4 * c)));
-      }
+      const typename V::I sums = dot_q4_block<V>(low, high, xb + offsetof(BlockQ8_0, qs),
+                                                 V::splat_i32(-8 * activation_sum(a, first_x, j, b)));
       const typename V::F scale = V::mul(dw, V::splat_f32(load_f16(xb + offsetof(BlockQ8_0, d))));
-      acc[j] = V::fmadd(V::to_float(V::add_i(sum_low, sum_high)), scale, acc[j]);
+      acc[j] = V::fmadd(V::to_float(sums), scale, acc[j]);
     }
   }
   for (int j = 0; j < kX; ++j) V::store(out + static_cast<std::size_t>(j) * a.out_stride, acc[j]);
@@ -139,22 +154,12 @@ void q4_1x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
     const typename V::F mw = V::load_halves(gb, kFieldBytes);
     typename V::I low[4];
     typename V::I high[4];
-    for (int c = 0; c < 4; ++c) {
-      const typename V::I packed = V::load(gb, 2 * kFieldBytes + 32 * static_cast<std::size_t>(c));
-      low[c] = V::low_nibbles(packed);
-      high[c] = V::high_nibbles(packed);
-    }
+    unpack_q4_chunks<V>(gb, 2 * kFieldBytes, low, high);
     for (int j = 0; j < kX; ++j) {
       const std::byte* xb = activation_block(a, first_x, j, b, sizeof(BlockQ8_1));
-      const std::byte* xq = xb + offsetof(BlockQ8_1, qs);
-      typename V::I sum_low = V::zero_i();
-      typename V::I sum_high = V::zero_i();
-      for (int c = 0; c < 4; ++c) {
-        sum_low = V::add_u8s8(sum_low, low[c], V::splat_i32(load_i32(xq + 4 * c)));
-        sum_high = V::add_u8s8(sum_high, high[c], V::splat_i32(load_i32(xq + 16 + 4 * c)));
-      }
+      const typename V::I sums = dot_q4_block<V>(low, high, xb + offsetof(BlockQ8_1, qs), V::zero_i());
       const typename V::F scale = V::mul(dw, V::splat_f32(load_f16(xb + offsetof(BlockQ8_1, d))));
-      acc[j] = V::fmadd(V::to_float(V::add_i(sum_low, sum_high)), scale, acc[j]);
+      acc[j] = V::fmadd(V::to_float(sums), scale, acc[j]);
       offsets[j] = V::fmadd(mw, V::splat_f32(load_f16(xb + offsetof(BlockQ8_1, s))), offsets[j]);
     }
   }
