@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "base/error.hpp"
@@ -12,11 +13,33 @@
 namespace flux {
 namespace {
 
+// One call of the head kernel: query heads [first_head, first_head + n_heads) of one KV group,
+// for rows [first_row, first_row + n_rows) of one sequence.
 struct HeadTask {
   const AttentionSequence* seq;
-  std::int64_t row;
-  int head;
+  std::int64_t first_row;
+  int n_rows;
+  int first_head;
+  int n_heads;
 };
+
+// Queries that share a KV head go to the kernel together, up to kMaxAttentionQueries: the heads of
+// a grouped-query group first, then neighbouring rows (which is what fills a call for models
+// without grouped queries).
+std::vector<HeadTask> plan_tasks(std::span<const AttentionSequence> sequences, const AttentionShape& shape) {
+  const int group = shape.n_heads / shape.n_kv_heads;
+  const int heads_per_task = std::min(group, kMaxAttentionQueries);
+  const int rows_per_task = kMaxAttentionQueries / heads_per_task;
+  std::vector<HeadTask> tasks;
+  for (const auto& seq : sequences)
+    for (std::int64_t r = seq.first_row; r < seq.first_row + seq.n_rows; r += rows_per_task) {
+      const auto n_rows = static_cast<int>(std::min<std::int64_t>(rows_per_task, seq.first_row + seq.n_rows - r));
+      for (int kv = 0; kv < shape.n_kv_heads; ++kv)
+        for (int h = 0; h < group; h += heads_per_task)
+          tasks.push_back({&seq, r, n_rows, kv * group + h, std::min(heads_per_task, group - h)});
+    }
+  return tasks;
+}
 
 }  // namespace
 
@@ -37,43 +60,46 @@ void paged_attention(std::span<const float> q, std::span<float> out,
   const int block_size = cache.layout().block_size;
   const AttendHeadFn attend = active_kernels().attend_head;
 
-  std::vector<HeadTask> tasks;
-  for (const auto& seq : sequences)
-    for (std::int64_t r = seq.first_row; r < seq.first_row + seq.n_rows; ++r)
-      for (int h = 0; h < shape.n_heads; ++h) tasks.push_back({&seq, r, h});
-
+  const std::vector<HeadTask> tasks = plan_tasks(sequences, shape);
   pool.parallel_for(tasks.size(), [&](std::size_t begin, std::size_t end) {
-    std::vector<float> q_rounded(static_cast<std::size_t>(shape.head_dim));
+    const auto head_dim = static_cast<std::size_t>(shape.head_dim);
+    std::vector<float> q_rounded(kMaxAttentionQueries * head_dim);
+    std::vector<AttentionQuery> queries(kMaxAttentionQueries);
     std::vector<const std::byte*> keys, values;
     for (std::size_t t = begin; t < end; ++t) {
       const HeadTask& task = tasks[t];
-      const std::size_t at = static_cast<std::size_t>(task.row) * q_width +
-                             static_cast<std::size_t>(task.head) * static_cast<std::size_t>(shape.head_dim);
-      check(at + static_cast<std::size_t>(shape.head_dim) <= q.size(), "attention row in range");
-      const std::int64_t n_positions = task.seq->first_pos + (task.row - task.seq->first_row) + 1;
-      const std::size_t kv_offset = static_cast<std::size_t>(task.head / group) * head_bytes;
-      // This head's keys and values, block by block.
+      const AttentionSequence& seq = *task.seq;
+      int n_queries = 0;
+      for (std::int64_t row = task.first_row; row < task.first_row + task.n_rows; ++row) {
+        for (int head = task.first_head; head < task.first_head + task.n_heads; ++head) {
+          const std::size_t at = static_cast<std::size_t>(row) * q_width + static_cast<std::size_t>(head) * head_dim;
+          check(at + head_dim <= q.size(), "attention row in range");
+          float* rounded = q_rounded.data() + static_cast<std::size_t>(n_queries) * head_dim;
+          // llama.cpp multiplies queries with F16 keys in F16, so queries are rounded the same way.
+          for (std::size_t d = 0; d < head_dim; ++d) rounded[d] = f16_to_f32(f32_to_f16(q[at + d]));
+          queries[static_cast<std::size_t>(n_queries++)] = {rounded, out.data() + at, seq.first_pos + (row - seq.first_row) + 1};
+        }
+      }
+      // The KV head's keys and values, block by block, as far as the last row sees.
+      const std::int64_t n_positions = seq.first_pos + (task.first_row + task.n_rows - seq.first_row);
+      const std::size_t kv_offset = static_cast<std::size_t>(task.first_head / group) * head_bytes;
       const auto n_blocks = static_cast<std::size_t>((n_positions + block_size - 1) / block_size);
       keys.resize(n_blocks);
       values.resize(n_blocks);
       for (std::size_t b = 0; b < n_blocks; ++b) {
-        const int block = task.seq->blocks[b];
+        const int block = seq.blocks[b];
         keys[b] = cache.key_bytes(layer, block, 0).data() + kv_offset;
         values[b] = cache.value_bytes(layer, block, 0).data() + kv_offset;
       }
-      // llama.cpp multiplies queries with F16 keys in F16, so queries are rounded the same way.
-      for (int d = 0; d < shape.head_dim; ++d)
-        q_rounded[static_cast<std::size_t>(d)] = f16_to_f32(f32_to_f16(q[at + static_cast<std::size_t>(d)]));
-      attend(HeadAttention{.q = q_rounded.data(),
-                           .out = out.data() + at,
+      attend(HeadAttention{.queries = queries.data(),
+                           .n_queries = n_queries,
                            .head_dim = shape.head_dim,
                            .scale = shape.scale,
                            .kv_type = kv_type,
                            .keys = keys.data(),
                            .values = values.data(),
                            .slot_stride = cache.row_bytes(),
-                           .block_size = block_size,
-                           .n_positions = n_positions});
+                           .block_size = block_size});
     }
   });
 }

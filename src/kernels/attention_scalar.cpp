@@ -10,7 +10,9 @@
 
 namespace flux {
 
-void attend_head_scalar(const HeadAttention& a) {
+namespace {
+
+void attend_query(const HeadAttention& a, const AttentionQuery& query) {
   const auto dim = static_cast<std::size_t>(a.head_dim);
   float acc[kMaxAttentionHeadDim];
   float row[kMaxAttentionHeadDim];
@@ -19,10 +21,10 @@ void attend_head_scalar(const HeadAttention& a) {
   float running_max = -std::numeric_limits<float>::infinity();
   float running_sum = 0.0f;
 
-  for (std::int64_t first = 0; first < a.n_positions;) {
+  for (std::int64_t first = 0; first < query.n_positions;) {
     const auto block = static_cast<std::size_t>(first / a.block_size);
     const int slot0 = static_cast<int>(first % a.block_size);
-    const int n = static_cast<int>(std::min<std::int64_t>({a.n_positions - first, a.block_size - slot0, kAttentionTile}));
+    const int n = static_cast<int>(std::min<std::int64_t>({query.n_positions - first, a.block_size - slot0, kAttentionTile}));
     const std::byte* keys = a.keys[block] + static_cast<std::size_t>(slot0) * a.slot_stride;
     const std::byte* values = a.values[block] + static_cast<std::size_t>(slot0) * a.slot_stride;
 
@@ -30,7 +32,7 @@ void attend_head_scalar(const HeadAttention& a) {
     for (int s = 0; s < n; ++s) {
       dequantize_row(a.kv_type, keys + static_cast<std::size_t>(s) * a.slot_stride, row, a.head_dim);
       float dot = 0.0f;
-      for (std::size_t d = 0; d < dim; ++d) dot += a.q[d] * row[d];
+      for (std::size_t d = 0; d < dim; ++d) dot += query.q[d] * row[d];
       scores[s] = dot * a.scale;
       tile_max = std::max(tile_max, scores[s]);
     }
@@ -48,7 +50,13 @@ void attend_head_scalar(const HeadAttention& a) {
     first += n;
   }
   const float inv = 1.0f / running_sum;
-  for (std::size_t d = 0; d < dim; ++d) a.out[d] = acc[d] * inv;
+  for (std::size_t d = 0; d < dim; ++d) query.out[d] = acc[d] * inv;
+}
+
+}  // namespace
+
+void attend_head_scalar(const HeadAttention& a) {
+  for (int i = 0; i < a.n_queries; ++i) attend_query(a, a.queries[i]);
 }
 
 }  // namespace flux

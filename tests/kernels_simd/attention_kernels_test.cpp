@@ -2,10 +2,11 @@
 // fresh random F16 keys and values spread over blocks: odd head sizes (tails of the 8-wide
 // loops), positions that end inside a block and tiles that end inside a block, several block
 // sizes; F16 and Q8_0 storage. Also: every level's result is exact for one position (the value
-// itself).
+// itself), and queries sharing a call get the bits each gets alone.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -101,8 +102,8 @@ TEST_P(AttentionKernels, AgreeWithFloat64Oracle) {
     std::vector<float> q = testing::random_floats(rng, static_cast<std::size_t>(c.head_dim), 1.5f);
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
     std::vector<float> out(static_cast<std::size_t>(c.head_dim), NAN);
-    attend(HeadAttention{q.data(), out.data(), c.head_dim, scale, c.type, b.k_ptrs.data(), b.v_ptrs.data(), b.stride,
-                         c.block_size, c.n_positions});
+    const AttentionQuery query{q.data(), out.data(), c.n_positions};
+    attend(HeadAttention{&query, 1, c.head_dim, scale, c.type, b.k_ptrs.data(), b.v_ptrs.data(), b.stride, c.block_size});
     const std::vector<double> expected = oracle(c, b, q, scale);
     for (int d = 0; d < c.head_dim; ++d) {
       // Outputs are convex combinations of values of magnitude <= 2: float rounding over a few
@@ -121,8 +122,48 @@ TEST_P(AttentionKernels, OnePositionReturnsItsValue) {
   const Blocks b = make_blocks(c, rng);
   std::vector<float> q = testing::random_floats(rng, 24);
   std::vector<float> out(24);
-  attend(HeadAttention{q.data(), out.data(), 24, 0.2f, TensorType::F16, b.k_ptrs.data(), b.v_ptrs.data(), b.stride, 16, 1});
+  const AttentionQuery query{q.data(), out.data(), 1};
+  attend(HeadAttention{&query, 1, 24, 0.2f, TensorType::F16, b.k_ptrs.data(), b.v_ptrs.data(), b.stride, 16});
   for (int d = 0; d < 24; ++d) EXPECT_EQ(out[static_cast<std::size_t>(d)], b.value(0, d, 24, 16));
+}
+
+// Queries that share a call (grouped-query heads, neighbouring prompt rows) each get the oracle's
+// answer for their own number of positions, and exactly the bits they get alone: a query's
+// result never depends on which others share its call.
+TEST_P(AttentionKernels, QueriesInOneCallMatchEachAlone) {
+  const AttendHeadFn attend = kernel_table_for(GetParam()).attend_head;
+  std::mt19937 rng(77);
+  for (const Case& c : {Case{64, 16, 150}, Case{9, 5, 40}, Case{96, 32, 75, TensorType::Q8_0}}) {
+    const Blocks b = make_blocks(c, rng);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    const auto dim = static_cast<std::size_t>(c.head_dim);
+    for (int n_queries = 1; n_queries <= kMaxAttentionQueries; ++n_queries) {
+      std::vector<float> q = testing::random_floats(rng, dim * static_cast<std::size_t>(n_queries), 1.5f);
+      std::vector<float> together(q.size(), NAN), alone(q.size(), NAN);
+      std::vector<AttentionQuery> queries;
+      for (int i = 0; i < n_queries; ++i) {
+        // Positions differ between queries (as rows of a prompt do), down to a single one.
+        const std::int64_t positions = i == n_queries - 1 ? 1 : std::max<std::int64_t>(1, c.n_positions - 7 * i);
+        queries.push_back({q.data() + static_cast<std::size_t>(i) * dim, together.data() + static_cast<std::size_t>(i) * dim,
+                           positions});
+      }
+      attend(HeadAttention{queries.data(), n_queries, c.head_dim, scale, c.type, b.k_ptrs.data(), b.v_ptrs.data(), b.stride,
+                           c.block_size});
+      for (int i = 0; i < n_queries; ++i) {
+        AttentionQuery single = queries[static_cast<std::size_t>(i)];
+        single.out = alone.data() + static_cast<std::size_t>(i) * dim;
+        attend(HeadAttention{&single, 1, c.head_dim, scale, c.type, b.k_ptrs.data(), b.v_ptrs.data(), b.stride, c.block_size});
+        const Case own{c.head_dim, c.block_size, single.n_positions, c.type};
+        const std::vector<float> own_q(single.q, single.q + dim);
+        const std::vector<double> expected = oracle(own, b, own_q, scale);
+        for (std::size_t d = 0; d < dim; ++d) {
+          const std::size_t at = static_cast<std::size_t>(i) * dim + d;
+          ASSERT_EQ(together[at], alone[at]) << n_queries << " queries, query " << i << " dim " << d;
+          ASSERT_NEAR(together[at], expected[d], 1e-4) << n_queries << " queries, query " << i << " dim " << d;
+        }
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryLevel, AttentionKernels, ::testing::ValuesIn(supported_isa_levels()),
