@@ -46,11 +46,11 @@ struct VnniInt8 {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
   }
   static __m256i add_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
-  // vpdpbusd multiplies unsigned by signed bytes: w + 128 (w with its top bit flipped) is
-  // unsigned, and the extra 128 * sum(s) per block is taken off up front through the bias.
-  static __m256i add_s8s8(__m256i acc, __m256i w, __m256i s) {
-    return _mm256_dpbusd_epi32(acc, _mm256_xor_si256(w, _mm256_set1_epi8(-128)), s);
-  }
+  // vpdpbusd multiplies unsigned by signed bytes: w + 128 (w with its top bit flipped, by
+  // prepare_s8, once per weight block) is unsigned, and the extra 128 * sum(s) per block is taken
+  // off up front through the bias.
+  static __m256i prepare_s8(__m256i w) { return _mm256_xor_si256(w, _mm256_set1_epi8(-128)); }
+  static __m256i add_s8s8(__m256i acc, __m256i w, __m256i s) { return _mm256_dpbusd_epi32(acc, w, s); }
   static int s8s8_bias(int sum) { return -128 * sum; }
   // The k-quants scale every 16 or 32 products, so their pairs go through maddubs as at the
   // AVX2 level (exact for u <= 63); vpdpwssd then scales and accumulates in one instruction.

@@ -33,14 +33,16 @@ using DotTileFn = void (*)(const std::byte* w_rows, std::size_t w_stride, int n_
 // out[j * out_stride + 8 * g + r] = vec_dot(type, row r of group g, x row j, n) for g < n_groups,
 // r < kInterleaveRows, j < n_x. Activation rows are encoded in vec_dot_type(type); for Q8_0
 // activations, x_sums[j * sums_stride + b] holds the sum of block b's int8 values of row j
-// (kernels fold Q4_0's offset, or VNNI's bias, into the accumulator through it). Every (row, activation
-// row) pair gets the same bits whatever n_groups and n_x are.
+// (kernels fold Q4_0's offset, or VNNI's bias, into the accumulator through it) and
+// x_scales[j * sums_stride + b] block b's scale as a float (so the inner loop converts no F16).
+// Every (row, activation row) pair gets the same bits whatever n_groups and n_x are.
 struct GroupDotArgs {
   const std::byte* groups = nullptr;  // n_groups groups, back to back
   int n_groups = 0;
   const std::byte* x = nullptr;
   std::size_t x_stride = 0;
   const std::int32_t* x_sums = nullptr;
+  const float* x_scales = nullptr;
   std::size_t sums_stride = 0;
   int n_x = 0;
   float* out = nullptr;

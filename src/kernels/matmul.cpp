@@ -1,6 +1,7 @@
 #include "kernels/matmul.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "base/error.hpp"
 #include "kernels/dot_kernels.hpp"
@@ -26,17 +27,22 @@ struct EncodedInput {
   const std::byte* data = nullptr;
   std::size_t row_bytes = 0;
   const std::int32_t* block_sums = nullptr;  // Q8_0 rows read by interleaved weights: cols / 32
-  std::size_t sums_stride = 0;               // sums per row, sums_stride apart
+  const float* block_scales = nullptr;       // sums and scales per row, sums_stride apart
+  std::size_t sums_stride = 0;
 };
 
-// sums[b] = the sum of the int8 values of block b of a Q8_0 row.
-void sum_q8_0_blocks(const std::byte* row, std::int64_t cols, std::int32_t* sums) {
+// sums[b] = the sum of the int8 values of block b of a Q8_0 row, scales[b] its scale.
+void summarize_q8_0_blocks(const std::byte* row, std::int64_t cols, std::int32_t* sums, float* scales) {
   const auto blocks = static_cast<std::size_t>(cols) / kQK8_0;
   for (std::size_t b = 0; b < blocks; ++b) {
-    const auto* q = reinterpret_cast<const std::int8_t*>(row + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs));
+    const std::byte* block = row + b * sizeof(BlockQ8_0);
+    const auto* q = reinterpret_cast<const std::int8_t*>(block + offsetof(BlockQ8_0, qs));
     std::int32_t sum = 0;
     for (std::size_t i = 0; i < kQK8_0; ++i) sum += q[i];
     sums[b] = sum;
+    std::uint16_t d;
+    std::memcpy(&d, block + offsetof(BlockQ8_0, d), sizeof d);
+    scales[b] = f16_to_f32(d);
   }
 }
 
@@ -65,7 +71,10 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
     return t.weight->layout == WeightLayout::Interleaved && vec_dot_type(t.weight->type) == TensorType::Q8_0;
   });
   const std::size_t sums_stride = static_cast<std::size_t>(cols) / kQK8_0;
-  if (need_sums) scratch.block_sums.resize(sums_stride * static_cast<std::size_t>(n_rows));
+  if (need_sums) {
+    scratch.block_sums.resize(sums_stride * static_cast<std::size_t>(n_rows));
+    scratch.block_scales.resize(sums_stride * static_cast<std::size_t>(n_rows));
+  }
   const auto ucols = static_cast<std::size_t>(cols);
   pool.parallel_for(static_cast<std::size_t>(n_rows), [&](std::size_t begin, std::size_t end) {
     std::vector<float> normed(norm ? ucols : 0);
@@ -79,7 +88,9 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
         const TensorType act = buffers[b].first;
         std::byte* encoded = buffers[b].second.data() + r * row_bytes(act, cols);
         kernels.quantize_activations(act, row, encoded, cols);
-        if (need_sums && act == TensorType::Q8_0) sum_q8_0_blocks(encoded, cols, scratch.block_sums.data() + r * sums_stride);
+        if (need_sums && act == TensorType::Q8_0)
+          summarize_q8_0_blocks(encoded, cols, scratch.block_sums.data() + r * sums_stride,
+                                scratch.block_scales.data() + r * sums_stride);
       }
     }
   });
@@ -89,6 +100,7 @@ std::vector<EncodedInput> encode_inputs(std::span<const MatmulTarget> targets, s
     encoded[t] = {buffer.second.data(), row_bytes(buffer.first, cols)};
     if (targets[t].weight->layout == WeightLayout::Interleaved && buffer.first == TensorType::Q8_0) {
       encoded[t].block_sums = scratch.block_sums.data();
+      encoded[t].block_scales = scratch.block_scales.data();
       encoded[t].sums_stride = sums_stride;
     }
   }
@@ -107,16 +119,18 @@ struct WeightKernels {
 // every input row r.
 void multiply_groups(const WeightMatrix& w, DotGroupsFn groups, const EncodedInput& x, std::int64_t n_rows,
                      std::size_t begin, std::size_t end, float* out) {
-  constexpr auto kGroup = static_cast<std::size_t>(kInterleaveRows);
+  // Tiles hold an even number of groups: the widest kernels take two groups at a time.
+  constexpr auto kPair = 2 * static_cast<std::size_t>(kInterleaveRows);
   const std::size_t tile =
-      n_rows == 1 ? end - begin : std::max(kGroup, weight_tile_rows(w.row_stride(), n_rows, 0) / kGroup * kGroup);
+      n_rows == 1 ? end - begin : std::max(kPair, weight_tile_rows(w.row_stride(), n_rows, 0) / kPair * kPair);
   for (std::size_t first = begin; first < end; first += tile) {
     GroupDotArgs args;
     args.groups = w.row(static_cast<std::int64_t>(first));
-    args.n_groups = static_cast<int>(std::min(tile, end - first) / kGroup);
+    args.n_groups = static_cast<int>(std::min(tile, end - first) / kInterleaveRows);
     args.x = x.data;
     args.x_stride = x.row_bytes;
     args.x_sums = x.block_sums;
+    args.x_scales = x.block_scales;
     args.sums_stride = x.sums_stride;
     args.n_x = static_cast<int>(n_rows);
     args.out = out + first;

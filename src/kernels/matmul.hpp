@@ -45,8 +45,10 @@ struct WeightMatrix {
 struct MatmulScratch {
   // One buffer per activation type in use (fused weights of mixed types need more than one).
   std::vector<std::pair<TensorType, std::vector<std::byte>>> quantized_inputs;
-  // Per Q8_0 input row and block, the sum of its int8 values (read by interleaved kernels).
+  // Per Q8_0 input row and block, the sum of its int8 values and its scale as a float (read by
+  // interleaved kernels).
   std::vector<std::int32_t> block_sums;
+  std::vector<float> block_scales;
 };
 
 // out[r, j] = dot(w.row(j), in[r, :]) for n_rows input rows.

@@ -14,6 +14,8 @@ struct Lanes16Vnni {
   using I = __m512i;
   using F = __m512;
   static constexpr int kGroups = 2;
+  // 8 unpacked weight vectors, 8 accumulators and the temporaries fit in 32 registers.
+  static constexpr int kPassRows = 8;
 
   static I load(const std::byte* const* blocks, std::size_t offset) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(load_256(blocks[0] + offset)), load_256(blocks[1] + offset), 1);
@@ -30,7 +32,8 @@ struct Lanes16Vnni {
   static F zero_f() { return _mm512_setzero_ps(); }
   static I add_u8s8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
   // As VnniInt8: w + 128 is unsigned, and the bias takes 128 * sum(s) off.
-  static I add_s8s8(I acc, I w, I s) { return _mm512_dpbusd_epi32(acc, _mm512_xor_si512(w, _mm512_set1_epi8(-128)), s); }
+  static I prepare_s8(I w) { return _mm512_xor_si512(w, _mm512_set1_epi8(-128)); }
+  static I add_s8s8(I acc, I w, I s) { return _mm512_dpbusd_epi32(acc, w, s); }
   static std::int32_t s8s8_bias(std::int32_t sum) { return -128 * sum; }
   static I add_i(I a, I b) { return _mm512_add_epi32(a, b); }
   static I mul_i(I a, I b) { return _mm512_mullo_epi32(a, b); }

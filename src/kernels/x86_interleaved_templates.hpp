@@ -19,9 +19,6 @@
 namespace flux {
 namespace {
 
-// Activation rows handled per pass over a group's blocks: their accumulators, the unpacked
-// weights and the broadcasts fit in AVX-512VL's 32 vector registers.
-constexpr int kGroupActivationRows = 4;
 
 constexpr std::size_t kFieldBytes = kInterleaveRows * sizeof(std::uint16_t);  // one f16 field of 8 rows
 
@@ -37,6 +34,9 @@ struct Lanes8 {
   using I = __m256i;
   using F = __m256;
   static constexpr int kGroups = 1;
+  // Activation rows per pass over a group's blocks: their accumulators, the unpacked weights and
+  // the broadcasts fit in AVX2's 16 vector registers.
+  static constexpr int kPassRows = 4;
 
   // The 32 bytes at `offset` of the current block of each group.
   static I load(const std::byte* const* blocks, std::size_t offset) { return load_256(blocks[0] + offset); }
@@ -51,6 +51,7 @@ struct Lanes8 {
   static I zero_i() { return _mm256_setzero_si256(); }
   static F zero_f() { return _mm256_setzero_ps(); }
   static I add_u8s8(I acc, I u, I s) { return Int8::add_u8s8(acc, u, s); }
+  static I prepare_s8(I w) { return Int8::prepare_s8(w); }
   static I add_s8s8(I acc, I w, I s) { return Int8::add_s8s8(acc, w, s); }
   static std::int32_t s8s8_bias(std::int32_t sum) { return Int8::s8s8_bias(sum); }
   static I add_i(I a, I b) { return _mm256_add_epi32(a, b); }
@@ -86,6 +87,10 @@ inline const std::byte* activation_block(const GroupDotArgs& a, int first_x, int
 
 inline std::int32_t activation_sum(const GroupDotArgs& a, int first_x, int j, std::size_t b) {
   return a.x_sums[static_cast<std::size_t>(first_x + j) * a.sums_stride + b];
+}
+
+inline float activation_scale(const GroupDotArgs& a, int first_x, int j, std::size_t b) {
+  return a.x_scales[static_cast<std::size_t>(first_x + j) * a.sums_stride + b];
 }
 
 // The 4 chunks of a Q4 block at `offset` of each group's block, unpacked: low[c] holds
@@ -131,7 +136,7 @@ void q4_0x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
       const std::byte* xb = activation_block(a, first_x, j, b, sizeof(BlockQ8_0));
       const typename V::I sums = dot_q4_block<V>(low, high, xb + offsetof(BlockQ8_0, qs),
                                                  V::splat_i32(-8 * activation_sum(a, first_x, j, b)));
-      const typename V::F scale = V::mul(dw, V::splat_f32(load_f16(xb + offsetof(BlockQ8_0, d))));
+      const typename V::F scale = V::mul(dw, V::splat_f32(activation_scale(a, first_x, j, b)));
       acc[j] = V::fmadd(V::to_float(sums), scale, acc[j]);
     }
   }
@@ -166,8 +171,8 @@ void q4_1x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
   for (int j = 0; j < kX; ++j) V::store(out + static_cast<std::size_t>(j) * a.out_stride, V::add_f(acc[j], offsets[j]));
 }
 
-// Q8_0 groups against kX activation rows; V::add_s8s8 multiplies the signed weights, from an
-// accumulator started at V::s8s8_bias.
+// Q8_0 groups against kX activation rows; V::add_s8s8 multiplies the signed weights (prepared
+// once per block), from an accumulator started at V::s8s8_bias.
 template <class V, int kX>
 void q8_0x8_groups(const std::byte* const* groups, std::size_t blocks, const GroupDotArgs& a, int first_x, float* out) {
   constexpr std::size_t kBlockBytes = kInterleaveRows * sizeof(BlockQ8_0);
@@ -177,17 +182,18 @@ void q8_0x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
     const std::byte* gb[V::kGroups];
     for (int g = 0; g < V::kGroups; ++g) gb[g] = groups[g] + b * kBlockBytes;
     const typename V::F dw = V::load_halves(gb, 0);
+    typename V::I w[8];  // chunk c: elements 4c..4c+3 of every row
+    for (int c = 0; c < 8; ++c) w[c] = V::prepare_s8(V::load(gb, kFieldBytes + 32 * static_cast<std::size_t>(c)));
     for (int j = 0; j < kX; ++j) {
       const std::byte* xb = activation_block(a, first_x, j, b, sizeof(BlockQ8_0));
       const std::byte* xq = xb + offsetof(BlockQ8_0, qs);
       typename V::I sum_low = V::splat_i32(V::s8s8_bias(activation_sum(a, first_x, j, b)));
       typename V::I sum_high = V::zero_i();
       for (int c = 0; c < 4; ++c) {
-        const std::size_t at = kFieldBytes + 32 * static_cast<std::size_t>(c);
-        sum_low = V::add_s8s8(sum_low, V::load(gb, at), V::splat_i32(load_i32(xq + 4 * c)));
-        sum_high = V::add_s8s8(sum_high, V::load(gb, at + 128), V::splat_i32(load_i32(xq + 16 + 4 * c)));
+        sum_low = V::add_s8s8(sum_low, w[c], V::splat_i32(load_i32(xq + 4 * c)));
+        sum_high = V::add_s8s8(sum_high, w[c + 4], V::splat_i32(load_i32(xq + 16 + 4 * c)));
       }
-      const typename V::F scale = V::mul(dw, V::splat_f32(load_f16(xb + offsetof(BlockQ8_0, d))));
+      const typename V::F scale = V::mul(dw, V::splat_f32(activation_scale(a, first_x, j, b)));
       acc[j] = V::fmadd(V::to_float(V::add_i(sum_low, sum_high)), scale, acc[j]);
     }
   }
@@ -357,13 +363,19 @@ void for_each_group_pass(const GroupDotArgs& a, std::size_t group_bytes, const K
     }
   };
   int first_x = 0;
-  for (; first_x + kGroupActivationRows <= a.n_x; first_x += kGroupActivationRows)
-    pass(RowCount<kGroupActivationRows>{}, first_x);
-  switch (a.n_x - first_x) {
-    case 3: pass(RowCount<3>{}, first_x); break;
-    case 2: pass(RowCount<2>{}, first_x); break;
-    case 1: pass(RowCount<1>{}, first_x); break;
-    default: break;
+  for (; first_x + Wide::kPassRows <= a.n_x; first_x += Wide::kPassRows) pass(RowCount<Wide::kPassRows>{}, first_x);
+  // The rows left over, at most 7.
+  for (int left = a.n_x - first_x; left > 0; left = a.n_x - first_x) {
+    if (left >= 4) {
+      pass(RowCount<4>{}, first_x);
+      first_x += 4;
+    } else if (left >= 2) {
+      pass(RowCount<2>{}, first_x);
+      first_x += 2;
+    } else {
+      pass(RowCount<1>{}, first_x);
+      first_x += 1;
+    }
   }
 }
 

@@ -128,10 +128,12 @@ struct MaddubsInt8 {
   }
   // acc plus dot_u8s8(u, s): int32 lane k gains the products of bytes 4k..4k+3.
   static __m256i add_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_add_epi32(acc, dot_u8s8(u, s)); }
-  // acc plus the products of int8 w and int8 s per group of four bytes. maddubs wants one side
-  // unsigned, so |w| takes w's sign over to s (|-128| = 128 as u8; a pair stays within int16).
-  // `bias` is what the caller must start acc at for a block whose activation bytes sum to
-  // `sum`: nothing here (VNNI's version biases w and needs -128 * sum).
+  // acc plus the products of int8 weights w (as prepare_s8 left them) and int8 s per group of
+  // four bytes. maddubs wants one side unsigned, so |w| takes w's sign over to s (|-128| = 128 as
+  // u8; a pair stays within int16; s is never -128, Q8 activations stay within +-127).
+  // s8s8_bias(sum) is what the caller must start acc at for a block whose activation bytes sum
+  // to `sum`: nothing here (VNNI's version biases w and needs -128 * sum).
+  static __m256i prepare_s8(__m256i w) { return w; }
   static __m256i add_s8s8(__m256i acc, __m256i w, __m256i s) {
     return add_u8s8(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(s, w));
   }

@@ -669,7 +669,7 @@ describe('queue overload (--max-seqs 1 --max-queue 1)', SUITE, () => {
   });
 
   it("the client's retries (Retry-After) get through once the queue drains", async () => {
-    const fillers = [0, 1].map(() => request(busy, 'POST', '/v1/completions', { body: { ...long, max_tokens: 400 } }));
+    const fillers = [0, 1].map(() => request(busy, 'POST', '/v1/completions', { body: { ...long, max_tokens: 1000 } }));
     const full = await poll(async () => {
       const m = await metrics(busy);
       return m.flux_requests_running === 1 && m.flux_requests_waiting === 1;

@@ -20,7 +20,8 @@
 namespace flux {
 namespace {
 
-// Random plain rows, their interleaved copy, and encoded activation rows with their block sums.
+// Random plain rows, their interleaved copy, and encoded activation rows with their block sums
+// and scales.
 struct GroupCase {
   TensorType type;
   std::int64_t n;
@@ -30,6 +31,7 @@ struct GroupCase {
   testing::MisalignedBytes groups;
   std::vector<std::byte> x;
   std::vector<std::int32_t> sums;
+  std::vector<float> scales;
 
   GroupCase(TensorType t, std::int64_t cols, int groups_count, int x_rows, std::mt19937& rng)
       : type(t), n(cols), n_groups(groups_count), n_x(x_rows),
@@ -55,6 +57,7 @@ struct GroupCase {
         BlockQ8_0 block;
         std::memcpy(&block, row + b * sizeof(BlockQ8_0), sizeof block);
         sums.push_back(std::accumulate(block.qs.begin(), block.qs.end(), 0));
+        scales.push_back(f16_to_f32(block.d));
       }
     }
   }
@@ -76,6 +79,7 @@ struct GroupCase {
     args.x = x.data() + static_cast<std::size_t>(first_x) * x_stride();
     args.x_stride = x_stride();
     args.x_sums = sums.empty() ? nullptr : sums.data() + static_cast<std::size_t>(first_x) * blocks;
+    args.x_scales = scales.empty() ? nullptr : scales.data() + static_cast<std::size_t>(first_x) * blocks;
     args.sums_stride = blocks;
     args.n_x = count;
     args.out = out.data() + static_cast<std::size_t>(first_group) * kInterleaveRows;
