@@ -1,208 +1,29 @@
-// AVX2 + FMA + F16C attention kernel (compiled with those flags only; see CMakeLists.txt): the
-// scalar kernel's tile structure, eight head dimensions at a time, each key and value decoded
-// once for all the call's queries (F16 ones widened by vcvtph2ps, Q8_0 ones by sign extension
-// and their block scale), and a tile's softmax weights exponentiated eight at a time. Calls no
-// standard-library templates or inline functions (expf, not std::exp), so no copy compiled with
-// these flags can be picked by the linker for code that runs on older CPUs.
+// The attention kernel (attention_x86_templates.hpp) on 8-lane vectors, compiled with AVX2, FMA
+// and F16C only (see CMakeLists.txt).
 
-#include <immintrin.h>
-
-#include <math.h>
-
-#include "kernels/attention_kernels.hpp"
+#include "kernels/attention_x86_templates.hpp"
 
 namespace flux {
 namespace {
 
-float read_f16(const std::byte* p) {
-  std::uint16_t h;
-  __builtin_memcpy(&h, p, sizeof(h));
-  return _cvtsh_ss(h);
-}
-
-// Eight elements of a row starting at element d (a multiple of 8), as floats.
-struct F16Row {
-  static __m256 load8(const std::byte* row, int d) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * d)));
+struct Floats8 {
+  using F = __m256;
+  static constexpr int kWidth = 8;
+  static F zero() { return _mm256_setzero_ps(); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static F loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F from_halves(const std::byte* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static F from_int8(const std::byte* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
-  static float at(const std::byte* row, int d) { return read_f16(row + 2 * d); }
+  static __m256 fold(F v) { return v; }  // to the 8 lanes horizontal_sums8 reduces
 };
-
-// Q8_0 blocks: an F16 scale, then 32 int8; head_dim is a multiple of 32, so eight elements never
-// straddle two blocks and there is no tail.
-struct Q8Row {
-  static constexpr int kBlockBytes = 34;
-  static __m256 load8(const std::byte* row, int d) {
-    const std::byte* block = row + (d / 32) * kBlockBytes;
-    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + d % 32));
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(read_f16(block)));
-  }
-  static float at(const std::byte* row, int d) {
-    const std::byte* block = row + (d / 32) * kBlockBytes;
-    return static_cast<float>(static_cast<std::int8_t>(block[2 + d % 32])) * read_f16(block);
-  }
-};
-
-// Lanes 0-7 of the result: the horizontal sum of sums[i] in lane i. The same additions in the
-// same order for every lane, whatever the other vectors hold, so a query's score does not
-// depend on which queries share the call.
-__m256 horizontal_sums8(const __m256* sums) {
-  const __m256 pairs01 = _mm256_hadd_ps(sums[0], sums[1]);
-  const __m256 pairs23 = _mm256_hadd_ps(sums[2], sums[3]);
-  const __m256 pairs45 = _mm256_hadd_ps(sums[4], sums[5]);
-  const __m256 pairs67 = _mm256_hadd_ps(sums[6], sums[7]);
-  const __m256 quads0123 = _mm256_hadd_ps(pairs01, pairs23);  // [low halves 0-3 | high halves 0-3]
-  const __m256 quads4567 = _mm256_hadd_ps(pairs45, pairs67);
-  const __m256 lows = _mm256_permute2f128_ps(quads0123, quads4567, 0x20);
-  const __m256 highs = _mm256_permute2f128_ps(quads0123, quads4567, 0x31);
-  return _mm256_add_ps(lows, highs);
-}
-
-// exp(x) for x <= 0 (scores minus their running maximum), to about 2 ulp: x = n ln 2 + r with
-// |r| <= ln 2 / 2, a degree-6 polynomial for exp(r) (Cephes' expf coefficients), and n added to
-// the exponent. Below -87.3, where exp underflows to denormals, the result is flushed to 0.
-__m256 exp_nonpositive(__m256 x) {
-  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(exponent)));
-}
-
-// A query's running softmax state, and the factor its running output is rescaled by for the
-// current tile.
-struct QueryState {
-  float running_max = -INFINITY;
-  float running_sum = 0.0f;
-  float correction = 1.0f;
-};
-
-// Turns a query's scores for one tile (the first `valid` of them are positions it sees) into
-// weights, 0 for the positions it does not see, and updates its state in the order the scalar
-// kernel uses.
-void softmax_tile(float* weights, int valid, QueryState& state) {
-  if (valid <= 0) {  // the query has seen all its positions: nothing changes
-    state.correction = 1.0f;
-    for (int s = 0; s < kAttentionTile; ++s) weights[s] = 0.0f;
-    return;
-  }
-  float tile_max = -INFINITY;
-  for (int s = 0; s < valid; ++s) tile_max = weights[s] > tile_max ? weights[s] : tile_max;
-  const float new_max = state.running_max > tile_max ? state.running_max : tile_max;
-  state.correction = expf(state.running_max - new_max);
-  state.running_max = new_max;
-  const int chunks_end = (valid + 7) / 8 * 8;
-  for (int s = valid; s < chunks_end; ++s) weights[s] = -INFINITY;  // exp gives 0
-  const __m256 max = _mm256_set1_ps(new_max);
-  for (int s = 0; s < chunks_end; s += 8)
-    _mm256_store_ps(weights + s, exp_nonpositive(_mm256_sub_ps(_mm256_load_ps(weights + s), max)));
-  for (int s = chunks_end; s < kAttentionTile; ++s) weights[s] = 0.0f;
-  float sum = state.running_sum * state.correction;
-  for (int s = 0; s < valid; ++s) sum += weights[s];
-  state.running_sum = sum;
-}
-
-// kQueries queries against one KV head. Scores: per key, one accumulator per query over the
-// 8-wide chunks of the head, reduced together. Values: per 8-wide chunk of the head, the
-// queries' outputs stay in registers over the tile's positions.
-template <class Row, int kQueries>
-void attend(const HeadAttention& a) {
-  const int dim = a.head_dim;
-  const int vector_dim = dim / 8 * 8;
-  alignas(32) float acc[kQueries][kMaxAttentionHeadDim];
-  alignas(32) float weights[kQueries][kAttentionTile];
-  QueryState state[kQueries];
-  std::int64_t n_positions = 0;
-  for (int i = 0; i < kQueries; ++i) {
-    for (int d = 0; d < dim; ++d) acc[i][d] = 0.0f;
-    if (a.queries[i].n_positions > n_positions) n_positions = a.queries[i].n_positions;
-  }
-
-  for (std::int64_t first = 0; first < n_positions;) {
-    const auto block = static_cast<std::size_t>(first / a.block_size);
-    const int slot0 = static_cast<int>(first % a.block_size);
-    std::int64_t n64 = n_positions - first;
-    if (n64 > a.block_size - slot0) n64 = a.block_size - slot0;
-    if (n64 > kAttentionTile) n64 = kAttentionTile;
-    const int n = static_cast<int>(n64);
-    const std::byte* keys = a.keys[block] + static_cast<std::size_t>(slot0) * a.slot_stride;
-    const std::byte* values = a.values[block] + static_cast<std::size_t>(slot0) * a.slot_stride;
-
-    for (int s = 0; s < n; ++s) {
-      const std::byte* key = keys + static_cast<std::size_t>(s) * a.slot_stride;
-      __m256 sums[8];
-      for (int i = 0; i < 8; ++i) sums[i] = _mm256_setzero_ps();
-      for (int d = 0; d < vector_dim; d += 8) {
-        const __m256 k = Row::load8(key, d);
-        for (int i = 0; i < kQueries; ++i) sums[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a.queries[i].q + d), k, sums[i]);
-      }
-      alignas(32) float dots[8];
-      _mm256_store_ps(dots, horizontal_sums8(sums));
-      for (int i = 0; i < kQueries; ++i) {
-        float dot = dots[i];
-        for (int d = vector_dim; d < dim; ++d) dot += a.queries[i].q[d] * Row::at(key, d);
-        weights[i][s] = dot * a.scale;
-      }
-    }
-    for (int i = 0; i < kQueries; ++i) {
-      std::int64_t valid = a.queries[i].n_positions - first;
-      if (valid > n) valid = n;
-      softmax_tile(weights[i], static_cast<int>(valid), state[i]);
-    }
-
-    for (int d = 0; d < vector_dim; d += 8) {
-      __m256 out[kQueries];
-      for (int i = 0; i < kQueries; ++i) out[i] = _mm256_mul_ps(_mm256_load_ps(acc[i] + d), _mm256_set1_ps(state[i].correction));
-      for (int s = 0; s < n; ++s) {
-        const __m256 v = Row::load8(values + static_cast<std::size_t>(s) * a.slot_stride, d);
-        for (int i = 0; i < kQueries; ++i) out[i] = _mm256_fmadd_ps(_mm256_set1_ps(weights[i][s]), v, out[i]);
-      }
-      for (int i = 0; i < kQueries; ++i) _mm256_store_ps(acc[i] + d, out[i]);
-    }
-    for (int d = vector_dim; d < dim; ++d) {
-      for (int i = 0; i < kQueries; ++i) {
-        float sum = acc[i][d] * state[i].correction;
-        for (int s = 0; s < n; ++s) sum += weights[i][s] * Row::at(values + static_cast<std::size_t>(s) * a.slot_stride, d);
-        acc[i][d] = sum;
-      }
-    }
-    first += n;
-  }
-  for (int i = 0; i < kQueries; ++i) {
-    const float inv = 1.0f / state[i].running_sum;
-    for (int d = 0; d < dim; ++d) a.queries[i].out[d] = acc[i][d] * inv;
-  }
-}
-
-template <class Row>
-void attend_queries(const HeadAttention& a) {
-  switch (a.n_queries) {
-    case 1: return attend<Row, 1>(a);
-    case 2: return attend<Row, 2>(a);
-    case 3: return attend<Row, 3>(a);
-    case 4: return attend<Row, 4>(a);
-    case 5: return attend<Row, 5>(a);
-    case 6: return attend<Row, 6>(a);
-    case 7: return attend<Row, 7>(a);
-    default: return attend<Row, kMaxAttentionQueries>(a);
-  }
-}
 
 }  // namespace
 
-void attend_head_avx2(const HeadAttention& a) {
-  if (a.kv_type == TensorType::Q8_0) attend_queries<Q8Row>(a);
-  else attend_queries<F16Row>(a);
-}
+void attend_head_avx2(const HeadAttention& a) { attend_head<Floats8>(a); }
 
 }  // namespace flux

@@ -44,7 +44,9 @@ struct HeadAttention {
 using AttendHeadFn = void (*)(const HeadAttention& args);
 
 void attend_head_scalar(const HeadAttention& args);
-// Defined in attention_avx2.cpp (AVX2 + FMA + F16C); call only where the CPU has them.
+// Defined in attention_avx2.cpp (AVX2 + FMA + F16C) and attention_avx512.cpp (AVX-512 F/BW/VL/DQ);
+// call only where the CPU has them.
 void attend_head_avx2(const HeadAttention& args);
+void attend_head_avx512(const HeadAttention& args);
 
 }  // namespace flux

@@ -105,6 +105,7 @@ DotKernels avx512_kernels(const DotKernels& below) {
   k.q4_k = q4_k_dot_rows<MaddubsInt8>;
   k.q5_k = q5_k_dot_rows<MaddubsInt8>;
   k.q6_k = q6_k_dot_rows<MaddubsInt8>;
+  k.attend_head = attend_head_avx512;
   return k;
 }
 

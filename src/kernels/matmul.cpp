@@ -22,6 +22,16 @@ std::size_t weight_tile_rows(std::size_t row_stride, std::int64_t n_input_rows, 
   return std::clamp<std::size_t>(kWeightTileBytes / std::max<std::size_t>(row_stride, 1), 4, 256);
 }
 
+// Many input rows (a long prompt) are taken in chunks of about this many encoded bytes, each
+// chunk over all of a thread's weight rows before the next: the chunk stays in the core's L2
+// cache while the weight tiles pass over it. (All 512 rows of a prompt at once are over 1 MiB
+// for a 2048-wide model, more than L2, and were streamed from L3 once per weight tile.)
+constexpr std::size_t kInputChunkBytes = 256 * 1024;
+
+std::int64_t input_chunk_rows(std::size_t encoded_row_bytes) {
+  return std::max<std::int64_t>(8, static_cast<std::int64_t>(kInputChunkBytes / encoded_row_bytes) / 8 * 8);
+}
+
 // The input rows encoded in one activation type.
 struct EncodedInput {
   const std::byte* data = nullptr;
@@ -140,9 +150,9 @@ void multiply_groups(const WeightMatrix& w, DotGroupsFn groups, const EncodedInp
   }
 }
 
-// out[r, j] for weight rows j in [begin, end) and every input row r.
-void multiply_rows(const WeightMatrix& w, const WeightKernels& k, const EncodedInput& x, std::int64_t n_rows,
-                   std::size_t begin, std::size_t end, float* out) {
+// out[r, j] for weight rows j in [begin, end) and every input row r of one chunk.
+void multiply_chunk(const WeightMatrix& w, const WeightKernels& k, const EncodedInput& x, std::int64_t n_rows,
+                    std::size_t begin, std::size_t end, float* out) {
   const auto grouped = static_cast<std::size_t>(w.grouped_rows());
   if (begin < grouped) {
     const std::size_t group_end = std::min(end, grouped);
@@ -163,6 +173,20 @@ void multiply_rows(const WeightMatrix& w, const WeightKernels& k, const EncodedI
     for (std::int64_t r = 0; r < n_rows; ++r)
       k.rows(weights, stride, count, x.data + static_cast<std::size_t>(r) * x.row_bytes,
              out + static_cast<std::size_t>(r * w.rows) + first, w.cols);
+  }
+}
+
+// out[r, j] for weight rows j in [begin, end) and every input row r, chunk by chunk of input rows.
+void multiply_rows(const WeightMatrix& w, const WeightKernels& k, const EncodedInput& x, std::int64_t n_rows,
+                   std::size_t begin, std::size_t end, float* out) {
+  const std::int64_t chunk = input_chunk_rows(x.row_bytes);
+  for (std::int64_t first = 0; first < n_rows; first += chunk) {
+    const auto at = static_cast<std::size_t>(first);
+    EncodedInput part = x;
+    part.data += at * x.row_bytes;
+    if (part.block_sums) part.block_sums += at * x.sums_stride;
+    if (part.block_scales) part.block_scales += at * x.sums_stride;
+    multiply_chunk(w, k, part, std::min(chunk, n_rows - first), begin, end, out + at * static_cast<std::size_t>(w.rows));
   }
 }
 
