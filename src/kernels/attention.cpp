@@ -63,7 +63,6 @@ void paged_attention(std::span<const float> q, std::span<float> out,
   const std::vector<HeadTask> tasks = plan_tasks(sequences, shape);
   pool.parallel_for(tasks.size(), [&](std::size_t begin, std::size_t end) {
     const auto head_dim = static_cast<std::size_t>(shape.head_dim);
-    std::vector<float> q_rounded(kMaxAttentionQueries * head_dim);
     std::vector<AttentionQuery> queries(kMaxAttentionQueries);
     std::vector<const std::byte*> keys, values;
     for (std::size_t t = begin; t < end; ++t) {
@@ -74,10 +73,8 @@ void paged_attention(std::span<const float> q, std::span<float> out,
         for (int head = task.first_head; head < task.first_head + task.n_heads; ++head) {
           const std::size_t at = static_cast<std::size_t>(row) * q_width + static_cast<std::size_t>(head) * head_dim;
           check(at + head_dim <= q.size(), "attention row in range");
-          float* rounded = q_rounded.data() + static_cast<std::size_t>(n_queries) * head_dim;
-          // llama.cpp multiplies queries with F16 keys in F16, so queries are rounded the same way.
-          for (std::size_t d = 0; d < head_dim; ++d) rounded[d] = f16_to_f32(f32_to_f16(q[at + d]));
-          queries[static_cast<std::size_t>(n_queries++)] = {rounded, out.data() + at, seq.first_pos + (row - seq.first_row) + 1};
+          queries[static_cast<std::size_t>(n_queries++)] = {q.data() + at, out.data() + at,
+                                                            seq.first_pos + (row - seq.first_row) + 1};
         }
       }
       // The KV head's keys and values, block by block, as far as the last row sees.

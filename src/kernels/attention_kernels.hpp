@@ -24,7 +24,9 @@ inline constexpr int kMaxAttentionHeadDim = 512;
 inline constexpr int kMaxAttentionQueries = 8;
 
 struct AttentionQuery {
-  const float* q = nullptr;      // [head_dim], rounded to F16 precision by the caller
+  // [head_dim]. Kernels round it to F16 precision first: llama.cpp multiplies queries with F16
+  // keys in F16, and generations are compared with its token for token.
+  const float* q = nullptr;
   float* out = nullptr;          // [head_dim]
   std::int64_t n_positions = 0;  // attends to positions [0, n_positions), at least 1
 };

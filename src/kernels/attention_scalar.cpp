@@ -16,6 +16,8 @@ void attend_query(const HeadAttention& a, const AttentionQuery& query) {
   const auto dim = static_cast<std::size_t>(a.head_dim);
   float acc[kMaxAttentionHeadDim];
   float row[kMaxAttentionHeadDim];
+  float q[kMaxAttentionHeadDim];
+  for (std::size_t d = 0; d < dim; ++d) q[d] = f16_to_f32(f32_to_f16(query.q[d]));
   float scores[kAttentionTile];
   std::fill(acc, acc + dim, 0.0f);
   float running_max = -std::numeric_limits<float>::infinity();
@@ -32,7 +34,7 @@ void attend_query(const HeadAttention& a, const AttentionQuery& query) {
     for (int s = 0; s < n; ++s) {
       dequantize_row(a.kv_type, keys + static_cast<std::size_t>(s) * a.slot_stride, row, a.head_dim);
       float dot = 0.0f;
-      for (std::size_t d = 0; d < dim; ++d) dot += query.q[d] * row[d];
+      for (std::size_t d = 0; d < dim; ++d) dot += q[d] * row[d];
       scores[s] = dot * a.scale;
       tile_max = std::max(tile_max, scores[s]);
     }

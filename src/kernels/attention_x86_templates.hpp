@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "kernels/attention_kernels.hpp"
+#include "kernels/x86_math.hpp"
 
 namespace flux {
 namespace {
@@ -49,6 +50,14 @@ struct Q8Row {
   }
 };
 
+// out = in rounded to F16 precision (to nearest, ties to even, as the scalar conversion).
+void round_to_f16(const float* in, float* out, int n) {
+  int d = 0;
+  for (; d + 8 <= n; d += 8)
+    _mm256_storeu_ps(out + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(in + d), _MM_FROUND_TO_NEAREST_INT)));
+  for (; d < n; ++d) out[d] = _cvtsh_ss(_cvtss_sh(in[d], _MM_FROUND_TO_NEAREST_INT));
+}
+
 // Lane i of the result: the horizontal sum of sums[i].
 __m256 horizontal_sums8(const __m256* sums) {
   const __m256 pairs01 = _mm256_hadd_ps(sums[0], sums[1]);
@@ -76,27 +85,6 @@ float horizontal_max(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-// exp(x) for x <= 0 (scores minus their running maximum), to about 2 ulp: x = n ln 2 + r with
-// |r| <= ln 2 / 2, a degree-6 polynomial for exp(r) (Cephes' expf coefficients), and n added to
-// the exponent. Below -87.3, where exp underflows to denormals, the result is flushed to 0.
-__m256 exp_nonpositive(__m256 x) {
-  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(exponent)));
-}
-
 // A query's running softmax state, and the factor its running output is rescaled by for the
 // current tile.
 struct QueryState {
@@ -115,7 +103,7 @@ void softmax_tile(float* weights, int valid, QueryState& state) {
     return;
   }
   const int chunks_end = (valid + 7) / 8 * 8;
-  for (int s = valid; s < chunks_end; ++s) weights[s] = -INFINITY;  // the max ignores them, exp gives 0
+  for (int s = valid; s < chunks_end; ++s) weights[s] = -INFINITY;  // the max ignores them, exp8 gives 0
   __m256 max = _mm256_set1_ps(-INFINITY);
   for (int s = 0; s < chunks_end; s += 8) max = _mm256_max_ps(max, _mm256_load_ps(weights + s));
   const float tile_max = horizontal_max(max);
@@ -125,7 +113,7 @@ void softmax_tile(float* weights, int valid, QueryState& state) {
   max = _mm256_set1_ps(new_max);
   __m256 sum = _mm256_setzero_ps();
   for (int s = 0; s < chunks_end; s += 8) {
-    const __m256 w = exp_nonpositive(_mm256_sub_ps(_mm256_load_ps(weights + s), max));
+    const __m256 w = exp8(_mm256_sub_ps(_mm256_load_ps(weights + s), max));
     _mm256_store_ps(weights + s, w);
     sum = _mm256_add_ps(sum, w);
   }
@@ -144,9 +132,11 @@ void attend(const HeadAttention& a) {
   const int vector_dim = dim / kWidth * kWidth;
   alignas(64) float acc[kQueries][kMaxAttentionHeadDim];
   alignas(32) float weights[kQueries][kAttentionTile];
+  alignas(64) float q[kQueries][kMaxAttentionHeadDim];
   QueryState state[kQueries];
   std::int64_t n_positions = 0;
   for (int i = 0; i < kQueries; ++i) {
+    round_to_f16(a.queries[i].q, q[i], dim);
     for (int d = 0; d < dim; ++d) acc[i][d] = 0.0f;
     if (a.queries[i].n_positions > n_positions) n_positions = a.queries[i].n_positions;
   }
@@ -167,7 +157,7 @@ void attend(const HeadAttention& a) {
       for (int i = 0; i < kQueries; ++i) sums[i] = V::zero();
       for (int d = 0; d < vector_dim; d += kWidth) {
         const F k = Row::load(key, d);
-        for (int i = 0; i < kQueries; ++i) sums[i] = V::fmadd(V::loadu(a.queries[i].q + d), k, sums[i]);
+        for (int i = 0; i < kQueries; ++i) sums[i] = V::fmadd(V::loadu(q[i] + d), k, sums[i]);
       }
       __m256 folded[8];
       for (int i = 0; i < 8; ++i) folded[i] = i < kQueries ? V::fold(sums[i]) : _mm256_setzero_ps();
@@ -175,7 +165,7 @@ void attend(const HeadAttention& a) {
       _mm256_store_ps(dots, horizontal_sums8(folded));
       for (int i = 0; i < kQueries; ++i) {
         float dot = dots[i];
-        for (int d = vector_dim; d < dim; ++d) dot += a.queries[i].q[d] * Row::at(key, d);
+        for (int d = vector_dim; d < dim; ++d) dot += q[i][d] * Row::at(key, d);
         weights[i][s] = dot * a.scale;
       }
     }

@@ -3,6 +3,7 @@
 // and the activation quantisers of quantize_avx2.cpp.
 
 #include "kernels/dot_kernels.hpp"
+#include "kernels/ops_x86.hpp"
 #include "kernels/quantize_x86.hpp"
 #include "kernels/x86_interleaved_templates.hpp"
 #include "kernels/x86_kquant_templates.hpp"
@@ -96,6 +97,7 @@ DotKernels avx2_kernels(const DotKernels& below) {
   k.quantize_q8_1 = quantize_q8_1_avx2;
   k.quantize_q8_k = quantize_q8_k_avx2;
   k.attend_head = attend_head_avx2;
+  k.silu_mul = silu_mul_avx2;
   return k;
 }
 

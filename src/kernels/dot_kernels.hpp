@@ -55,6 +55,9 @@ using DotGroupsFn = void (*)(const GroupDotArgs& args);
 // bytes as tensor/quant.hpp's quantize_row for that type.
 using QuantizeRowFn = void (*)(const float* src, std::byte* dst, std::int64_t n);
 
+// gate[i] = silu(gate[i]) * up[i] for i < n (the gated MLP's activation).
+using SiluMulFn = void (*)(float* gate, const float* up, std::size_t n);
+
 struct DotKernels {
   IsaLevel level = IsaLevel::Scalar;
   DotRowsFn f32 = nullptr;
@@ -72,6 +75,7 @@ struct DotKernels {
   QuantizeRowFn quantize_q8_1 = nullptr;  // of Q4_1
   QuantizeRowFn quantize_q8_k = nullptr;  // of the k-quants
   AttendHeadFn attend_head = nullptr;     // paged attention's inner kernel (attention_kernels.hpp)
+  SiluMulFn silu_mul = nullptr;
   DotTileFn q4_0_tile = nullptr;          // several activation rows at once; null where a level has
   DotTileFn q8_0_tile = nullptr;          // none (matmul then runs the rows one by one)
   DotGroupsFn q4_0x8 = nullptr;           // interleaved weights; null where a level has none

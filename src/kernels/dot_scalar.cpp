@@ -1,6 +1,8 @@
 // The scalar kernel table: thin loops over tensor/quant.hpp's reference vec_dot and
 // quantize_row. This is the oracle every faster table is tested against (FLUX_ISA=scalar).
 
+#include <cmath>
+
 #include "kernels/dot_kernels.hpp"
 #include "tensor/quant.hpp"
 
@@ -13,6 +15,10 @@ void reference_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_r
   for (int i = 0; i < n_w_rows; ++i) {
     out[i] = vec_dot(kType, w_rows + static_cast<std::size_t>(i) * w_stride, x, n);
   }
+}
+
+void reference_silu_mul(float* gate, const float* up, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 template <TensorType kType>
@@ -40,6 +46,7 @@ DotKernels scalar_kernels() {
   k.quantize_q8_1 = reference_quantize<TensorType::Q8_1>;
   k.quantize_q8_k = reference_quantize<TensorType::Q8_K>;
   k.attend_head = attend_head_scalar;
+  k.silu_mul = reference_silu_mul;
   return k;
 }
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "base/error.hpp"
+#include "kernels/dot_kernels.hpp"
 
 namespace flux {
 
@@ -53,10 +54,7 @@ void apply_rope(std::span<float> x, int n_heads, int head_dim, std::int64_t pos,
 
 void silu_mul(std::span<float> gate, std::span<const float> up) {
   check(gate.size() == up.size(), "silu_mul sizes");
-  for (std::size_t i = 0; i < gate.size(); ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  active_kernels().silu_mul(gate.data(), up.data(), gate.size());
 }
 
 void add_in_place(std::span<float> x, std::span<const float> y) {

@@ -2,7 +2,7 @@
 // fresh random F16 keys and values spread over blocks: odd head sizes (tails of the 8-wide
 // loops), positions that end inside a block and tiles that end inside a block, several block
 // sizes; F16 and Q8_0 storage. Also: every level's result is exact for one position (the value
-// itself), and queries sharing a call get the bits each gets alone.
+// itself), queries sharing a call get the bits each gets alone, and queries are rounded to F16.
 
 #include <gtest/gtest.h>
 
@@ -88,6 +88,14 @@ std::vector<double> oracle(const Case& c, const Blocks& b, const std::vector<flo
   return out;
 }
 
+// Random queries that F16 represents exactly: kernels round queries to F16 (as llama.cpp does), so
+// the oracle then sees what the kernel multiplies.
+std::vector<float> f16_queries(std::mt19937& rng, std::size_t n) {
+  std::vector<float> q = testing::random_floats(rng, n, 1.5f);
+  for (float& v : q) v = f16_to_f32(f32_to_f16(v));
+  return q;
+}
+
 class AttentionKernels : public ::testing::TestWithParam<IsaLevel> {};
 
 TEST_P(AttentionKernels, AgreeWithFloat64Oracle) {
@@ -99,7 +107,7 @@ TEST_P(AttentionKernels, AgreeWithFloat64Oracle) {
                         Case{32, 16, 1, TensorType::Q8_0}, Case{64, 16, 100, TensorType::Q8_0},
                         Case{96, 5, 77, TensorType::Q8_0}, Case{128, 16, 300, TensorType::Q8_0}}) {
     const Blocks b = make_blocks(c, rng);
-    std::vector<float> q = testing::random_floats(rng, static_cast<std::size_t>(c.head_dim), 1.5f);
+    std::vector<float> q = f16_queries(rng, static_cast<std::size_t>(c.head_dim));
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
     std::vector<float> out(static_cast<std::size_t>(c.head_dim), NAN);
     const AttentionQuery query{q.data(), out.data(), c.n_positions};
@@ -138,7 +146,7 @@ TEST_P(AttentionKernels, QueriesInOneCallMatchEachAlone) {
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
     const auto dim = static_cast<std::size_t>(c.head_dim);
     for (int n_queries = 1; n_queries <= kMaxAttentionQueries; ++n_queries) {
-      std::vector<float> q = testing::random_floats(rng, dim * static_cast<std::size_t>(n_queries), 1.5f);
+      std::vector<float> q = f16_queries(rng, dim * static_cast<std::size_t>(n_queries));
       std::vector<float> together(q.size(), NAN), alone(q.size(), NAN);
       std::vector<AttentionQuery> queries;
       for (int i = 0; i < n_queries; ++i) {
@@ -164,6 +172,23 @@ TEST_P(AttentionKernels, QueriesInOneCallMatchEachAlone) {
       }
     }
   }
+}
+
+// Kernels round queries to F16 themselves: a query and its F16 rounding give the same bits.
+TEST_P(AttentionKernels, QueriesAreRoundedToF16) {
+  const AttendHeadFn attend = kernel_table_for(GetParam()).attend_head;
+  std::mt19937 rng(9);
+  const Case c{40, 16, 37};
+  const Blocks b = make_blocks(c, rng);
+  const std::vector<float> raw = testing::random_floats(rng, 40, 1.5f);
+  std::vector<float> rounded = raw;
+  for (float& v : rounded) v = f16_to_f32(f32_to_f16(v));
+  ASSERT_NE(raw, rounded);
+  std::vector<float> from_raw(40), from_rounded(40);
+  const AttentionQuery queries[] = {{raw.data(), from_raw.data(), 37}, {rounded.data(), from_rounded.data(), 37}};
+  for (const AttentionQuery& query : queries)
+    attend(HeadAttention{&query, 1, 40, 0.3f, TensorType::F16, b.k_ptrs.data(), b.v_ptrs.data(), b.stride, 16});
+  EXPECT_EQ(from_raw, from_rounded);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryLevel, AttentionKernels, ::testing::ValuesIn(supported_isa_levels()),
