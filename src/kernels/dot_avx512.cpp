@@ -74,11 +74,12 @@ void plain_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
 }
 
 // F16 groups in 512-bit float vectors (AVX-512F; no VNNI needed): a chunk of 16 halves is one
-// vector, and 2 activation rows per pass keep 16 accumulators in registers.
+// vector, and 3 activation rows per pass keep 24 accumulators in registers (measured on TinyLlama
+// F16 pp256: 3 rows 126 tok/s, 2 rows 113).
 struct Floats16 {
   using F = __m512;
   static constexpr int kFloats = 16;
-  static constexpr int kPassRows = 2;
+  static constexpr int kPassRows = 3;
   static F load_halves(const std::byte* p) { return _mm512_cvtph_ps(load_256(p)); }
   static F zero() { return _mm512_setzero_ps(); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
