@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "base/error.hpp"
 #include "kernels/dot_kernels.hpp"
@@ -209,9 +210,21 @@ std::size_t align_to_groups(const WeightMatrix& w, std::size_t row) {
   return (row + kGroup - 1) / kGroup * kGroup;
 }
 
+// align_to_groups, then up to a multiple of the epilogue's column unit (capped at w.rows): still
+// a non-decreasing map, so the ranges stay a partition, and a multiple of a multiple of 8 rows
+// (the unit rounded up to whole groups) stays on a group boundary.
+std::size_t align_split(const MatmulTarget& t, std::size_t row) {
+  const WeightMatrix& w = *t.weight;
+  if (t.epilogue == nullptr || t.epilogue->columns <= 1) return align_to_groups(w, row);
+  std::size_t unit = t.epilogue->columns;
+  if (w.grouped_rows() > 0) unit = std::lcm(unit, static_cast<std::size_t>(kInterleaveRows));
+  return std::min((row + unit - 1) / unit * unit, static_cast<std::size_t>(w.rows));
+}
+
 void check_target(const MatmulTarget& t, std::int64_t cols, std::int64_t n_rows) {
   check(t.weight != nullptr && t.weight->cols == cols, "fused matmul weights must read the same input width");
   check(t.out.size() == static_cast<std::size_t>(n_rows * t.weight->rows), "matmul output size");
+  check(t.epilogue == nullptr || (t.epilogue->apply && t.epilogue->columns > 0), "matmul epilogue");
 }
 
 }  // namespace
@@ -243,9 +256,11 @@ void matmul_many(std::span<const MatmulTarget> targets, std::span<const float> i
     for (std::size_t t = 0; t < targets.size(); ++t) {
       if (begin >= first_row[t + 1] || end <= first_row[t]) continue;
       const WeightMatrix& w = *targets[t].weight;
-      const std::size_t lo = align_to_groups(w, std::max(begin, first_row[t]) - first_row[t]);
-      const std::size_t hi = align_to_groups(w, std::min(end, first_row[t + 1]) - first_row[t]);
-      if (lo < hi) multiply_rows(w, dots[t], inputs[t], n_rows, lo, hi, targets[t].out.data());
+      const std::size_t lo = align_split(targets[t], std::max(begin, first_row[t]) - first_row[t]);
+      const std::size_t hi = align_split(targets[t], std::min(end, first_row[t + 1]) - first_row[t]);
+      if (lo >= hi) continue;
+      multiply_rows(w, dots[t], inputs[t], n_rows, lo, hi, targets[t].out.data());
+      if (targets[t].epilogue) targets[t].epilogue->apply(lo, hi);
     }
   });
 }

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -60,9 +61,21 @@ void matmul(const WeightMatrix& w, std::span<const float> in, std::span<float> o
 // input is converted once per activation type, and one parallel split covers the rows of every
 // weight, so the pool synchronises once instead of once per weight. Each output equals what
 // matmul() gives for that weight alone, bit for bit.
+//
+// A target may carry an epilogue (fusion): work on finished output columns, run by the thread
+// that computed them while they are in cache, e.g. the rotary embedding of Q and K and their
+// storing into the KV cache. apply(begin, end) gets output columns [begin, end) of every input
+// row; each column is in exactly one call, and begin and end are multiples of `columns` (or end
+// is weight->rows), so a call holds whole attention heads. Equal, bit for bit, to running the
+// epilogue over all columns after the product.
+struct OutputEpilogue {
+  std::size_t columns = 1;
+  std::function<void(std::size_t begin, std::size_t end)> apply;
+};
 struct MatmulTarget {
   const WeightMatrix* weight = nullptr;
-  std::span<float> out;  // [n_rows, weight->rows]
+  std::span<float> out;                      // [n_rows, weight->rows]
+  const OutputEpilogue* epilogue = nullptr;  // optional
 };
 // RMSNorm applied to each input row as it is encoded (fusion: the normalised rows never go
 // through memory as floats). Equal, bit for bit, to rms_norm() and then the product.

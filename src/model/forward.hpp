@@ -17,7 +17,6 @@ namespace flux {
 // Per-step working memory, grown on demand and reused: a warm forward pass allocates nothing.
 struct ForwardScratch {
   std::vector<float> x, q, k, v, attn, proj, gate, up, logits_in;
-  std::vector<float> rope;
   MatmulScratch matmul;
 };
 

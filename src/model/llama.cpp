@@ -18,10 +18,52 @@ std::span<float> row(std::vector<float>& m, std::int64_t r, std::int64_t width) 
   return {m.data() + static_cast<std::size_t>(r * width), static_cast<std::size_t>(width)};
 }
 
-void add_bias(std::vector<float>& m, const std::vector<float>& bias, std::int64_t rows) {
-  if (bias.empty()) return;
-  for (std::int64_t r = 0; r < rows; ++r) add_in_place(row(m, r, static_cast<std::int64_t>(bias.size())), bias);
-}
+enum class Rotate : bool { No, Yes };
+enum class CacheStore : std::uint8_t { None, Keys, Values };
+
+// What happens to the Q, K and V projections' outputs once computed: bias, rotary embedding,
+// storing into the KV cache (in the cache's type). epilogue() hands it to matmul_many, which runs
+// it per thread on whole heads; per element it is the same arithmetic as after the product.
+struct ProjectionFinish {
+  const ModelConfig& c;
+  const std::vector<std::int64_t>& positions;        // per batch row
+  const std::vector<std::span<const int>>& blocks;  // per batch row: its sequence's block table
+  const RopeParams& rope;
+  KvCache& cache;
+  int layer;
+
+  OutputEpilogue epilogue(std::vector<float>& out, const std::vector<float>& bias, Rotate rotate,
+                          CacheStore store) const {
+    return {static_cast<std::size_t>(c.head_dim),
+            [this, &out, &bias, rotate, store](std::size_t begin, std::size_t end) {
+              apply(out, bias, rotate, store, begin, end);
+            }};
+  }
+
+  void apply(std::vector<float>& out, const std::vector<float>& bias, Rotate rotate, CacheStore store,
+             std::size_t begin, std::size_t end) const {
+    const auto n = static_cast<std::int64_t>(positions.size());
+    const std::int64_t width = static_cast<std::int64_t>(out.size()) / n;
+    const std::size_t count = end - begin;
+    const int heads = static_cast<int>(count / static_cast<std::size_t>(c.head_dim));
+    const TensorType kv_type = cache.layout().type;
+    const int block_size = cache.layout().block_size;
+    std::vector<float> cos_sin;
+    for (std::int64_t r = 0; r < n; ++r) {
+      const std::span<float> part = row(out, r, width).subspan(begin, count);
+      if (!bias.empty()) add_in_place(part, std::span(bias).subspan(begin, count));
+      const std::int64_t pos = positions[static_cast<std::size_t>(r)];
+      if (rotate == Rotate::Yes) apply_rope(part, heads, static_cast<int>(c.head_dim), pos, rope, cos_sin);
+      if (store == CacheStore::None) continue;
+      const int block = blocks[static_cast<std::size_t>(r)][static_cast<std::size_t>(pos / block_size)];
+      const int slot = static_cast<int>(pos % block_size);
+      const std::span<std::byte> slot_bytes =
+          store == CacheStore::Keys ? cache.key_bytes(layer, block, slot) : cache.value_bytes(layer, block, slot);
+      quantize_row(kv_type, part.data(), slot_bytes.data() + row_bytes(kv_type, static_cast<std::int64_t>(begin)),
+                   static_cast<std::int64_t>(count));
+    }
+  }
+};
 
 void validate(const ModelConfig& c, const Batch& batch, const KvCache& cache) {
   std::int64_t rows = 0;
@@ -82,7 +124,6 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
   const RopeParams rope{c.rope_dims, c.rope_freq_base, c.rope_freq_scale, c.rope_neox, w.rope_freqs};
   const AttentionShape shape{static_cast<int>(c.n_heads), static_cast<int>(c.n_kv_heads),
                              static_cast<int>(c.head_dim), 1.0f / std::sqrt(static_cast<float>(c.head_dim))};
-  const int block_size = cache.layout().block_size;
 
   for (std::int64_t li = 0; li < c.n_layers; ++li) {
     const LayerWeights& l = w.layers[static_cast<std::size_t>(li)];
@@ -90,23 +131,15 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
 
     // Attention block. q: [n, n_heads * head_dim]; k, v: [n, n_kv_heads * head_dim], in one
     // pass over x, normalised row by row as it is encoded.
+    // Bias, rotary embedding and the store of each token's key and value into its cache slot
+    // are fused into the projections: done per thread, whole heads at a time, as they come out.
     const InputNorm attn_norm{l.attn_norm, c.rms_eps};
-    const MatmulTarget qkv[] = {{&l.wq, s.q}, {&l.wk, s.k}, {&l.wv, s.v}};
+    const ProjectionFinish finish{c, positions, row_blocks, rope, cache, layer};
+    const OutputEpilogue q_done = finish.epilogue(s.q, l.bq, Rotate::Yes, CacheStore::None);
+    const OutputEpilogue k_done = finish.epilogue(s.k, l.bk, Rotate::Yes, CacheStore::Keys);
+    const OutputEpilogue v_done = finish.epilogue(s.v, l.bv, Rotate::No, CacheStore::Values);
+    const MatmulTarget qkv[] = {{&l.wq, s.q, &q_done}, {&l.wk, s.k, &k_done}, {&l.wv, s.v, &v_done}};
     matmul_many(qkv, s.x, n, s.matmul, pool, &attn_norm);
-    add_bias(s.q, l.bq, n);
-    add_bias(s.k, l.bk, n);
-    add_bias(s.v, l.bv, n);
-    for (std::int64_t r = 0; r < n; ++r) {
-      const std::int64_t pos = positions[static_cast<std::size_t>(r)];
-      apply_rope(row(s.q, r, c.q_dim()), shape.n_heads, shape.head_dim, pos, rope, s.rope);
-      apply_rope(row(s.k, r, c.kv_dim()), shape.n_kv_heads, shape.head_dim, pos, rope, s.rope);
-      // Store this token's key and value in its cache slot, in the cache's type (F16 unless asked).
-      const int block = row_blocks[static_cast<std::size_t>(r)][static_cast<std::size_t>(pos / block_size)];
-      const int slot = static_cast<int>(pos % block_size);
-      const TensorType kv_type = cache.layout().type;
-      quantize_row(kv_type, row(s.k, r, c.kv_dim()).data(), cache.key_bytes(layer, block, slot).data(), c.kv_dim());
-      quantize_row(kv_type, row(s.v, r, c.kv_dim()).data(), cache.value_bytes(layer, block, slot).data(), c.kv_dim());
-    }
     paged_attention(s.q, s.attn, spans, cache, layer, shape, pool);  // attn: [n, q_dim]
     matmul(l.wo, s.attn, s.proj, n, s.matmul, pool);                 // proj: [n, n_embd]
     add_in_place(s.x, s.proj);

@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "base/thread_pool.hpp"
@@ -150,6 +152,56 @@ TEST_P(MatmulInterleaved, DequantizedRowsEqualThePlainOnes) {
     dequantize_weight_row(w.view, r, got);
     dequantize_weight_row(w.plain_view, r, want);
     ASSERT_EQ(got, want) << "row " << r;
+  }
+}
+
+// Epilogues (the fusion of rope and KV-cache stores into the Q/K/V projections) see each output
+// column once, in whole units of their column count, and give the bits of running them after the
+// product; a target without one beside them is unchanged. Units of 12 columns meet groups of 8
+// rows (splits land on multiples of 24) and the plain rows past the last group.
+TEST_P(MatmulInterleaved, EpiloguesSeeEachColumnOnceInWholeUnits) {
+  const TensorType type = GetParam();
+  const std::int64_t cols = 2 * interleaved_column_unit(type);
+  const std::int64_t n_in = 3;
+  SeededRandom random(404);
+  const std::vector<float> in = random.normals(static_cast<std::size_t>(n_in * cols), 1.0f);
+  std::uint32_t seed = 40;
+  for (const std::size_t columns : {std::size_t{1}, std::size_t{12}, std::size_t{16}, std::size_t{64}}) {
+    for (const std::int64_t rows : {70, 96}) {
+      const RepackedMatrix w = make_repacked(type, rows, cols, ++seed);
+      const RepackedMatrix other = make_repacked(type, 21, cols, ++seed);
+      const auto finish = [&](std::vector<float>& out, std::size_t begin, std::size_t end) {
+        for (std::int64_t r = 0; r < n_in; ++r)
+          for (std::size_t c = begin; c < end; ++c) {
+            float& v = out[static_cast<std::size_t>(r * rows) + c];
+            v = v * 2.0f + static_cast<float>(c);
+          }
+      };
+      std::vector<float> expected = run(w.view, in, n_in, 1);
+      finish(expected, 0, static_cast<std::size_t>(rows));
+      for (const int threads : {1, 2, 3}) {
+        std::vector<float> out(expected.size()), other_out(static_cast<std::size_t>(n_in * 21));
+        std::vector<int> seen(static_cast<std::size_t>(rows), 0);
+        std::mutex mutex;
+        bool whole_units = true;
+        const OutputEpilogue epilogue{columns, [&](std::size_t begin, std::size_t end) {
+          const std::lock_guard lock(mutex);
+          whole_units &= begin % columns == 0 && (end % columns == 0 || end == static_cast<std::size_t>(rows));
+          for (std::size_t c = begin; c < end; ++c) ++seen[c];
+          finish(out, begin, end);
+        }};
+        const MatmulTarget targets[] = {{&other.view, other_out}, {&w.view, out, &epilogue}};
+        ThreadPool pool(threads);
+        MatmulScratch scratch;
+        matmul_many(targets, in, n_in, scratch, pool);
+        const std::string where = std::string(type_name(type)) + " columns " + std::to_string(columns) + " rows " +
+                                  std::to_string(rows) + " threads " + std::to_string(threads);
+        EXPECT_TRUE(whole_units) << where;
+        EXPECT_EQ(seen, std::vector<int>(static_cast<std::size_t>(rows), 1)) << where;
+        EXPECT_EQ(out, expected) << where;
+        EXPECT_EQ(other_out, run(other.view, in, n_in, 1)) << where;
+      }
+    }
   }
 }
 
