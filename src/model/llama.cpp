@@ -125,6 +125,13 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
   const AttentionShape shape{static_cast<int>(c.n_heads), static_cast<int>(c.n_kv_heads),
                              static_cast<int>(c.head_dim), 1.0f / std::sqrt(static_cast<float>(c.head_dim))};
 
+  // The residual additions, fused into the output and down projections: each thread adds the
+  // columns it computed.
+  const OutputEpilogue add_to_residual{1, [&](std::size_t begin, std::size_t end) {
+    for (std::int64_t r = 0; r < n; ++r)
+      add_in_place(row(s.x, r, c.n_embd).subspan(begin, end - begin), row(s.proj, r, c.n_embd).subspan(begin, end - begin));
+  }};
+
   for (std::int64_t li = 0; li < c.n_layers; ++li) {
     const LayerWeights& l = w.layers[static_cast<std::size_t>(li)];
     const int layer = static_cast<int>(li);
@@ -141,14 +148,14 @@ void forward(const Model& model, const Batch& batch, KvCache& cache, ForwardScra
     const MatmulTarget qkv[] = {{&l.wq, s.q, &q_done}, {&l.wk, s.k, &k_done}, {&l.wv, s.v, &v_done}};
     matmul_many(qkv, s.x, n, s.matmul, pool, &attn_norm);
     paged_attention(s.q, s.attn, spans, cache, layer, shape, pool);  // attn: [n, q_dim]
-    matmul(l.wo, s.attn, s.proj, n, s.matmul, pool);                 // proj: [n, n_embd]
-    add_in_place(s.x, s.proj);
+    const MatmulTarget out_projection[] = {{&l.wo, s.proj, &add_to_residual}};
+    matmul_many(out_projection, s.attn, n, s.matmul, pool);  // proj: [n, n_embd], added to x
 
     // Feed-forward block: gate: [n, n_ff] = SiLU(gate . norm(x)) * (up . norm(x)).
     const InputNorm ffn_norm{l.ffn_norm, c.rms_eps};
     matmul_gated_silu(l.gate, l.up, s.x, s.gate, s.up, n, s.matmul, pool, &ffn_norm);
-    matmul(l.down, s.gate, s.proj, n, s.matmul, pool);  // proj: [n, n_embd]
-    add_in_place(s.x, s.proj);
+    const MatmulTarget down_projection[] = {{&l.down, s.proj, &add_to_residual}};
+    matmul_many(down_projection, s.gate, n, s.matmul, pool);  // proj: [n, n_embd], added to x
   }
 
   // Only the rows that will be sampled pay for the output projection.
