@@ -21,11 +21,17 @@ void rms_norm(std::span<const float> x, std::span<const float> weight, float eps
 
 void apply_rope(std::span<float> x, int n_heads, int head_dim, std::int64_t pos,
                 const RopeParams& params, std::vector<float>& cos_sin) {
+  cos_sin.resize(static_cast<std::size_t>(std::max(params.n_dims, 0)));
+  apply_rope(x, n_heads, head_dim, pos, params, std::span<float>(cos_sin));
+}
+
+void apply_rope(std::span<float> x, int n_heads, int head_dim, std::int64_t pos,
+                const RopeParams& params, std::span<float> cos_sin) {
   check(x.size() == static_cast<std::size_t>(n_heads) * static_cast<std::size_t>(head_dim),
         "rope input size");
   check(params.n_dims > 0 && params.n_dims <= head_dim && params.n_dims % 2 == 0, "rope dims");
+  check(cos_sin.size() >= static_cast<std::size_t>(params.n_dims), "rope scratch size");
   const int half = params.n_dims / 2;
-  cos_sin.resize(static_cast<std::size_t>(params.n_dims));
   // Angles as ggml computes them: theta_i = pos * base^(-2i/n_dims), by repeated multiplication
   // in float, divided by an optional frequency factor and scaled linearly.
   const float theta_scale = std::pow(params.freq_base, -2.0f / static_cast<float>(params.n_dims));

@@ -21,7 +21,11 @@ struct RopeParams {
   std::span<const float> freq_factors;  // optional per-pair divisors (Llama 3 rope_freqs)
 };
 
-// Rotates every head of one token at position `pos`. x: [n_heads, head_dim].
+// Rotates every head of one token at position `pos`. x: [n_heads, head_dim]. cos_sin_scratch
+// holds at least params.n_dims floats.
+void apply_rope(std::span<float> x, int n_heads, int head_dim, std::int64_t pos,
+                const RopeParams& params, std::span<float> cos_sin_scratch);
+// The same with scratch that is grown as needed.
 void apply_rope(std::span<float> x, int n_heads, int head_dim, std::int64_t pos,
                 const RopeParams& params, std::vector<float>& cos_sin_scratch);
 

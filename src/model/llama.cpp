@@ -1,12 +1,14 @@
 // The llama-family forward pass (llama, qwen2): pre-norm attention with rotary embeddings and
 // grouped-query heads, then a SwiGLU feed-forward, each added back to the residual stream.
 
+#include <array>
 #include <cmath>
 
 #include <fmt/format.h>
 
 #include "base/error.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/attention_kernels.hpp"
 #include "kernels/ops.hpp"
 #include "model/forward.hpp"
 #include "tensor/quant.hpp"
@@ -48,12 +50,12 @@ struct ProjectionFinish {
     const int heads = static_cast<int>(count / static_cast<std::size_t>(c.head_dim));
     const TensorType kv_type = cache.layout().type;
     const int block_size = cache.layout().block_size;
-    std::vector<float> cos_sin;
+    std::array<float, kMaxAttentionHeadDim> cos_sin;  // rope dims <= head_dim, checked by forward()
     for (std::int64_t r = 0; r < n; ++r) {
       const std::span<float> part = row(out, r, width).subspan(begin, count);
       if (!bias.empty()) add_in_place(part, std::span(bias).subspan(begin, count));
       const std::int64_t pos = positions[static_cast<std::size_t>(r)];
-      if (rotate == Rotate::Yes) apply_rope(part, heads, static_cast<int>(c.head_dim), pos, rope, cos_sin);
+      if (rotate == Rotate::Yes) apply_rope(part, heads, static_cast<int>(c.head_dim), pos, rope, std::span<float>(cos_sin));
       if (store == CacheStore::None) continue;
       const int block = blocks[static_cast<std::size_t>(r)][static_cast<std::size_t>(pos / block_size)];
       const int slot = static_cast<int>(pos % block_size);
@@ -82,6 +84,9 @@ void validate(const ModelConfig& c, const Batch& batch, const KvCache& cache) {
       throw InvalidArgument(fmt::format("token id {} is outside the vocabulary (size {})", t, c.n_vocab));
   for (std::int64_t r : batch.logit_rows)
     if (r < 0 || r >= rows) throw InvalidArgument(fmt::format("logit row {} outside the batch", r));
+  if (c.head_dim > kMaxAttentionHeadDim)
+    throw UnsupportedError(fmt::format("attention head size {} is larger than the supported {}", c.head_dim,
+                                       kMaxAttentionHeadDim));
 }
 
 }  // namespace

@@ -630,7 +630,7 @@ describe('queue overload (--max-seqs 1 --max-queue 1)', SUITE, () => {
   const long = { prompt: 'busy', max_tokens: 700, temperature: 0, ignore_eos: true };
 
   before(async () => {
-    busy = new FluxServer({ model: tinyModel, args: ['-t', '1', '-c', '1024', '--max-seqs', '1', '--max-queue', '1'] });
+    busy = new FluxServer({ model: tinyModel, args: ['-t', '1', '-c', '4096', '--max-seqs', '1', '--max-queue', '1'] });
     await busy.start();
   });
   after(() => busy.stop());
@@ -669,7 +669,15 @@ describe('queue overload (--max-seqs 1 --max-queue 1)', SUITE, () => {
   });
 
   it("the client's retries (Retry-After) get through once the queue drains", async () => {
-    const fillers = [0, 1].map(() => request(busy, 'POST', '/v1/completions', { body: { ...long, max_tokens: 1000 } }));
+    // The second filler is sent once the first runs: sent together, the second could find the
+    // first still queued and be refused. 4000 tokens keep each busy for a while even on a quiet
+    // machine, where the tiny model makes thousands of tokens a second.
+    const filler = () => request(busy, 'POST', '/v1/completions', { body: { ...long, max_tokens: 4000 } });
+    const fillers = [filler()];
+    const running = await poll(async () => (await metrics(busy)).flux_requests_running === 1,
+      { timeoutMs: 5000, intervalMs: 10 });
+    assert.ok(running, 'the first filler is running');
+    fillers.push(filler());
     const full = await poll(async () => {
       const m = await metrics(busy);
       return m.flux_requests_running === 1 && m.flux_requests_waiting === 1;
