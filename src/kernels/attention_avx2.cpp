@@ -15,7 +15,7 @@ struct Floats8 {
   static void storeu(float* p, F v) { _mm256_storeu_ps(p, v); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F from_halves(const std::byte* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static F from_halves(const std::byte* p) { return _mm256_cvtph_ps(load_128(p)); }
   static F from_int8(const std::byte* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }

@@ -12,27 +12,20 @@
 // score is one accumulator reduced by the same additions, its weights and sums are its own, and
 // masked positions add exact zeros. So a query's result does not depend on the others.
 
-#include <immintrin.h>
+#include "kernels/x86_math.hpp"  // first: it includes immintrin.h under GCC 12's warning fix
 
 #include <math.h>
 
 #include "kernels/attention_kernels.hpp"
-#include "kernels/x86_math.hpp"
 
 namespace flux {
 namespace {
-
-float read_f16(const std::byte* p) {
-  std::uint16_t h;
-  __builtin_memcpy(&h, p, sizeof(h));
-  return _cvtsh_ss(h);
-}
 
 // kWidth elements of a row starting at element d (a multiple of kWidth), as floats.
 template <class V>
 struct F16Row {
   static typename V::F load(const std::byte* row, int d) { return V::from_halves(row + 2 * d); }
-  static float at(const std::byte* row, int d) { return read_f16(row + 2 * d); }
+  static float at(const std::byte* row, int d) { return load_f16(row + 2 * d); }
 };
 
 // Q8_0 blocks: an F16 scale, then 32 int8; head_dim is a multiple of 32, so kWidth elements (8
@@ -42,11 +35,11 @@ struct Q8Row {
   static constexpr int kBlockBytes = 34;
   static typename V::F load(const std::byte* row, int d) {
     const std::byte* block = row + (d / 32) * kBlockBytes;
-    return V::mul(V::from_int8(block + 2 + d % 32), V::set1(read_f16(block)));
+    return V::mul(V::from_int8(block + 2 + d % 32), V::set1(load_f16(block)));
   }
   static float at(const std::byte* row, int d) {
     const std::byte* block = row + (d / 32) * kBlockBytes;
-    return static_cast<float>(static_cast<std::int8_t>(block[2 + d % 32])) * read_f16(block);
+    return static_cast<float>(static_cast<std::int8_t>(block[2 + d % 32])) * load_f16(block);
   }
 };
 
@@ -69,13 +62,6 @@ __m256 horizontal_sums8(const __m256* sums) {
   const __m256 lows = _mm256_permute2f128_ps(quads0123, quads4567, 0x20);
   const __m256 highs = _mm256_permute2f128_ps(quads0123, quads4567, 0x31);
   return _mm256_add_ps(lows, highs);
-}
-
-float horizontal_sum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 float horizontal_max(__m256 v) {

@@ -8,14 +8,7 @@
 // For the same reason these kernels call no standard-library templates (std::array, std::span):
 // an out-of-line copy of one, compiled with AVX-512 flags, could be the one the linker keeps.
 
-// GCC 12's AVX-512 headers initialise their "undefined" vectors from themselves and then warn
-// about it wherever an intrinsic is inlined (GCC bug 105593, fixed in 13); the warnings point
-// into the system header, so silencing them there leaves this project's code checked.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/x86_math.hpp"  // first: it includes immintrin.h under GCC 12's warning fix
 
 #include <cstddef>
 #include <cstdint>
@@ -52,30 +45,10 @@ void for_each_row_group(int n_rows, const Group& group) {
   }
 }
 
-inline float load_f16(const std::byte* p) {
-  std::uint16_t bits;
-  std::memcpy(&bits, p, sizeof bits);
-  return _cvtsh_ss(bits);
-}
-
 inline float load_f32(const std::byte* p) {
   float value;
   std::memcpy(&value, p, sizeof value);
   return value;
-}
-
-inline __m256i load_256(const std::byte* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-
-inline __m128i load_128(const std::byte* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
-
-inline float horizontal_sum(__m256 v) {
-  const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
 }
 
 // Q4_0's (and Q4_1's) 16 packed bytes as 32 unsigned nibbles in element order: low nibbles are

@@ -1,11 +1,43 @@
 #pragma once
-// Vector math for the x86 kernels, included by translation units compiled with at least AVX2 +
-// FMA (see CMakeLists.txt), in an anonymous namespace like the other kernel templates.
+// Basic vector helpers and math for the x86 kernels, included (first, for the pragma below to
+// apply) by translation units compiled with at least AVX2 + FMA + F16C (see CMakeLists.txt), in
+// an anonymous namespace like the other kernel templates.
 
+// GCC 12's AVX-512 headers initialise their "undefined" vectors from themselves and then warn
+// about it wherever an intrinsic is inlined (GCC bug 105593, fixed in 13); the warnings point
+// into the system header, so silencing them there leaves this project's code checked.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 namespace flux {
 namespace {
+
+inline float load_f16(const std::byte* p) {
+  std::uint16_t bits;
+  std::memcpy(&bits, p, sizeof bits);
+  return _cvtsh_ss(bits);
+}
+
+inline __m256i load_256(const std::byte* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+inline __m128i load_128(const std::byte* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+inline float horizontal_sum(__m256 v) {
+  const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
+}
 
 // exp(x) lane by lane, to about 2 ulp: x = n ln 2 + r with |r| <= ln 2 / 2, a degree-6
 // polynomial for exp(r) (Cephes' expf coefficients), and n added to the exponent. Below -87.3,
