@@ -132,6 +132,7 @@ void q4_0x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
     typename V::I low[4];
     typename V::I high[4];
     unpack_q4_chunks<V>(gb, kFieldBytes, low, high);
+#pragma GCC unroll 8
     for (int j = 0; j < kX; ++j) {
       const std::byte* xb = activation_block(a, first_x, j, b, sizeof(BlockQ8_0));
       const typename V::I sums = dot_q4_block<V>(low, high, xb + offsetof(BlockQ8_0, qs),
@@ -160,6 +161,7 @@ void q4_1x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
     typename V::I low[4];
     typename V::I high[4];
     unpack_q4_chunks<V>(gb, 2 * kFieldBytes, low, high);
+#pragma GCC unroll 8
     for (int j = 0; j < kX; ++j) {
       const std::byte* xb = activation_block(a, first_x, j, b, sizeof(BlockQ8_1));
       const typename V::I sums = dot_q4_block<V>(low, high, xb + offsetof(BlockQ8_1, qs), V::zero_i());
@@ -184,6 +186,7 @@ void q8_0x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
     const typename V::F dw = V::load_halves(gb, 0);
     typename V::I w[8];  // chunk c: elements 4c..4c+3 of every row
     for (int c = 0; c < 8; ++c) w[c] = V::prepare_s8(V::load(gb, kFieldBytes + 32 * static_cast<std::size_t>(c)));
+#pragma GCC unroll 8
     for (int j = 0; j < kX; ++j) {
       const std::byte* xb = activation_block(a, first_x, j, b, sizeof(BlockQ8_0));
       const std::byte* xq = xb + offsetof(BlockQ8_0, qs);
