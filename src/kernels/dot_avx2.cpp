@@ -96,6 +96,7 @@ DotKernels avx2_kernels(const DotKernels& below) {
   k.quantize_q8_0 = quantize_q8_0_avx2;
   k.quantize_q8_1 = quantize_q8_1_avx2;
   k.quantize_q8_k = quantize_q8_k_avx2;
+  k.quantize_f16 = quantize_f16_avx2;
   k.attend_head = attend_head_avx2;
   k.silu_mul = silu_mul_avx2;
   return k;

@@ -74,6 +74,7 @@ struct DotKernels {
   QuantizeRowFn quantize_q8_0 = nullptr;  // activations of Q4_0 and Q8_0
   QuantizeRowFn quantize_q8_1 = nullptr;  // of Q4_1
   QuantizeRowFn quantize_q8_k = nullptr;  // of the k-quants
+  QuantizeRowFn quantize_f16 = nullptr;   // of F16 weights, and F16 KV cache rows
   AttendHeadFn attend_head = nullptr;     // paged attention's inner kernel (attention_kernels.hpp)
   SiluMulFn silu_mul = nullptr;
   DotTileFn q4_0_tile = nullptr;          // several activation rows at once; null where a level has

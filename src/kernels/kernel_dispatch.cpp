@@ -54,6 +54,7 @@ void DotKernels::quantize_activations(TensorType act_type, const float* src, std
     case TensorType::Q8_0: quantize_q8_0(src, dst, n); break;
     case TensorType::Q8_1: quantize_q8_1(src, dst, n); break;
     case TensorType::Q8_K: quantize_q8_k(src, dst, n); break;
+    case TensorType::F16: quantize_f16(src, dst, n); break;
     default: quantize_row(act_type, src, dst, n); break;
   }
 }

@@ -80,4 +80,8 @@ void softmax(std::span<float> x) {
   for (float& v : x) v *= inv;
 }
 
+void encode_row(TensorType type, std::span<const float> src, std::byte* dst) {
+  active_kernels().quantize_activations(type, src.data(), dst, static_cast<std::int64_t>(src.size()));
+}
+
 }  // namespace flux

@@ -7,6 +7,8 @@
 #include <span>
 #include <vector>
 
+#include "tensor/dtype.hpp"
+
 namespace flux {
 
 // out = x / sqrt(mean(x^2) + eps) * weight, for one row.
@@ -34,6 +36,10 @@ void silu_mul(std::span<float> gate, std::span<const float> up);
 
 // x[i] += y[i]
 void add_in_place(std::span<float> x, std::span<const float> y);
+
+// Writes src as one row of `type` at dst, byte for byte what quantize_row writes, with the
+// active kernel level's encoder where it has one (F16 and the activation types): KV cache rows.
+void encode_row(TensorType type, std::span<const float> src, std::byte* dst);
 
 // Numerically stable softmax in place (sum in double).
 void softmax(std::span<float> x);

@@ -76,8 +76,16 @@ Block32 quantize_block_32(const float* xs) {
   return {d, _mm256_permutevar8x32_epi32(words, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))};
 }
 
+// F16C's conversion (ties to even, overflow to inf, subnormal results kept) is f32_to_f16's
+// except for NaN, which f32_to_f16 maps to one quiet NaN as ggml does while F16C keeps the
+// payload: NaN takes the reference path.
+std::uint16_t to_f16(float value) {
+  if (value != value) return f32_to_f16(value);
+  return static_cast<std::uint16_t>(_cvtss_sh(value, _MM_FROUND_TO_NEAREST_INT));
+}
+
 void store_f16(std::byte* p, float value) {
-  const std::uint16_t bits = f32_to_f16(value);
+  const std::uint16_t bits = to_f16(value);
   std::memcpy(p, &bits, sizeof bits);
 }
 
@@ -93,6 +101,22 @@ void quantize_q8_0_avx2(const float* src, std::byte* dst, std::int64_t n) {
     store_f16(block + offsetof(BlockQ8_0, d), q.d);
     store_256(block + offsetof(BlockQ8_0, qs), q.qs);
   }
+}
+
+// Halves as quantize_row(F16) writes them, 8 at a time; a group of 8 holding a NaN goes
+// through to_f16 lane by lane (see there).
+void quantize_f16_avx2(const float* src, std::byte* dst, std::int64_t n) {
+  const auto count = static_cast<std::size_t>(n);
+  std::size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256 v = _mm256_loadu_ps(src + i);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) == 0) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+      continue;
+    }
+    for (std::size_t k = i; k < i + 8; ++k) store_f16(dst + 2 * k, src[k]);
+  }
+  for (; i < count; ++i) store_f16(dst + 2 * i, src[i]);
 }
 
 // Q8_0's quants plus s = d * sum(q), with the sum of the quants as stored (int8).

@@ -340,6 +340,12 @@ void f16x8_dot_groups(const GroupDotArgs& a) {
   if (a.n_x == 1) return pass(Narrow{}, RowCount<1>{}, 0);
   int first_x = 0;
   for (; first_x + Wide::kPassRows <= a.n_x; first_x += Wide::kPassRows) pass(Wide{}, RowCount<Wide::kPassRows>{}, first_x);
+  if constexpr (Wide::kPassRows > 2) {
+    if (first_x + 2 <= a.n_x) {
+      pass(Wide{}, RowCount<2>{}, first_x);
+      first_x += 2;
+    }
+  }
   for (; first_x < a.n_x; ++first_x) pass(Wide{}, RowCount<1>{}, first_x);
 }
 

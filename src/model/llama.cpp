@@ -61,8 +61,7 @@ struct ProjectionFinish {
       const int slot = static_cast<int>(pos % block_size);
       const std::span<std::byte> slot_bytes =
           store == CacheStore::Keys ? cache.key_bytes(layer, block, slot) : cache.value_bytes(layer, block, slot);
-      quantize_row(kv_type, part.data(), slot_bytes.data() + row_bytes(kv_type, static_cast<std::int64_t>(begin)),
-                   static_cast<std::int64_t>(count));
+      encode_row(kv_type, part, slot_bytes.data() + row_bytes(kv_type, static_cast<std::int64_t>(begin)));
     }
   }
 };

@@ -1,10 +1,11 @@
 // The fast activation quantisers (Q8_0 for Q4_0 / Q8_0 weights, Q8_1 for Q4_1, Q8_K for the
-// k-quants) must write the reference quantize_row's bytes exactly at every level: rounding
+// k-quants, F16 for F16 weights and KV cache rows) must write the reference quantize_row's bytes exactly at every level: rounding
 // (roundf's ties away from zero for Q8_0 / Q8_1, ggml's nearest_int for Q8_K), the choice of
 // scale, the sums stored beside the quants, and NaN / inf / denormal handling included.
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -120,6 +121,50 @@ INSTANTIATE_TEST_SUITE_P(
       return testing::level_test_name(std::get<0>(info.param)) + "_" +
              std::string(traits(std::get<1>(info.param)).name);
     });
+
+// F16 rows of every length up to 40 (the 8-wide loop and its tail), and a sweep of f32 bit
+// patterns that visits every exponent with many mantissas, plus the halfway points between
+// neighbouring halves (ties to even), the f16 subnormal range and overflow to infinity.
+class QuantizeF16Test : public ::testing::TestWithParam<IsaLevel> {
+ protected:
+  void expect_reference_bytes(const std::vector<float>& values, std::size_t misalignment) const {
+    const std::size_t bytes = values.size() * sizeof(std::uint16_t);
+    testing::MisalignedBytes fast(bytes, misalignment);
+    std::vector<std::byte> reference(bytes);
+    const auto n = static_cast<std::int64_t>(values.size());
+    kernel_table_for(GetParam()).quantize_activations(TensorType::F16, values.data(), fast.data(), n);
+    quantize_row(TensorType::F16, values.data(), reference.data(), n);
+    for (std::size_t i = 0; i < bytes; ++i) {
+      ASSERT_EQ(fast.data()[i], reference[i]) << "byte " << i << " of " << bytes;
+    }
+  }
+};
+
+TEST_P(QuantizeF16Test, RowsOfEveryLength) {
+  std::mt19937 rng(5);
+  for (std::size_t n = 1; n <= 40; ++n) expect_reference_bytes(testing::random_floats(rng, n, 3.0f), n % 4);
+}
+
+TEST_P(QuantizeF16Test, EveryExponentMidpointsAndSpecialValues) {
+  std::vector<float> sweep;
+  for (std::uint64_t bits = 0; bits < (std::uint64_t{1} << 32); bits += 65521) {
+    sweep.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(bits)));
+  }
+  for (std::uint32_t half = 0; half < 0x7c00; half += 7) {
+    const float low = f16_to_f32(static_cast<std::uint16_t>(half));
+    const float high = f16_to_f32(static_cast<std::uint16_t>(half + 1));
+    sweep.push_back((low + high) / 2);
+    sweep.push_back(-(low + high) / 2);
+  }
+  for (float v : {65504.0f, 65519.0f, 65520.0f, -65520.0f, 0x1p-25f, 0x1p-24f, 0x1.8p-25f,
+                  std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::quiet_NaN()}) {
+    sweep.push_back(v);
+  }
+  expect_reference_bytes(sweep, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, QuantizeF16Test, ::testing::ValuesIn(supported_isa_levels()),
+                         [](const auto& info) { return testing::level_test_name(info.param); });
 
 }  // namespace
 }  // namespace flux
