@@ -79,7 +79,9 @@ void run(const RunOptions& o) {
 
   RequestOutput r;
   if (o.n_predict == 0) {
-    r.choices.push_back(ChoiceOutput{.finish = FinishReason::Length});
+    ChoiceOutput nothing;  // no tokens asked for
+    nothing.finish = FinishReason::Length;
+    r.choices.push_back(std::move(nothing));
   } else {
     r = engine.generate(std::move(request));
   }

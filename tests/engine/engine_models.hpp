@@ -31,7 +31,9 @@ inline std::unique_ptr<LoadedTestModel> load_stories() {
 // The "tiny" preset (256 wide, 2 layers, context 256) in Q8_0 with a byte vocabulary.
 inline std::unique_ptr<LoadedTestModel> load_tiny_synthetic(const TempDir& dir) {
   ThreadPool pool(1);
-  SyntheticModelOptions options{.preset = *find_synthetic_preset("tiny"), .type = TensorType::Q8_0};
+  SyntheticModelOptions options;
+  options.preset = *find_synthetic_preset("tiny");
+  options.type = TensorType::Q8_0;
   const auto path = dir.file("tiny-q8_0.gguf");
   write_synthetic_model(options, path, pool);
   return load_test_model(path);

@@ -135,7 +135,9 @@ TEST_P(DotGroups, MatchTheReferenceAndTheirSingleRowSelves) {
       }
     }
   }
-  if (GetParam() != IsaLevel::Scalar) EXPECT_GT(tested, 0) << "this level should have interleaved kernels";
+  if (GetParam() != IsaLevel::Scalar) {
+    EXPECT_GT(tested, 0) << "this level should have interleaved kernels";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryLevel, DotGroups, ::testing::ValuesIn(supported_isa_levels()),

@@ -58,7 +58,9 @@ TEST_P(DotTile, EveryPairEqualsTheOneRowKernel) {
       }
     }
   }
-  if (GetParam() != IsaLevel::Scalar) EXPECT_GT(tested, 0) << "this level should have tile kernels";
+  if (GetParam() != IsaLevel::Scalar) {
+    EXPECT_GT(tested, 0) << "this level should have tile kernels";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryLevel, DotTile, ::testing::ValuesIn(supported_isa_levels()),

@@ -61,7 +61,9 @@ TEST(WeightPacking, BorrowedBytesAreLeftIntact) {
   const std::vector<std::byte> original = bytes;
   {
     const Model model = Model::from_file(gguf::File::parse(bytes, "borrowed.gguf"));
-    if (level_repacks(TensorType::Q8_0)) EXPECT_GT(model.packing().matrices, 0);
+    if (level_repacks(TensorType::Q8_0)) {
+      EXPECT_GT(model.packing().matrices, 0);
+    }
   }
   EXPECT_TRUE(bytes == original) << "repacking changed the bytes it borrowed";
 }
