@@ -48,6 +48,11 @@ struct Lanes16Vnni {
     const __m128i second = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[1] + offset));
     return _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(first, second));
   }
+  static I load_signed_bytes(const std::byte* const* blocks, std::size_t offset) {
+    const __m128i first = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[0] + offset));
+    const __m128i second = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[1] + offset));
+    return _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(first, second));
+  }
   static I load_row_nibbles(const std::byte* const* blocks, std::size_t offset) {
     const I words = _mm512_inserti64x4(_mm512_set1_epi32(load_i32(blocks[0] + offset)),
                                        _mm256_set1_epi32(load_i32(blocks[1] + offset)), 1);

@@ -49,6 +49,8 @@ std::uint32_t llama_file_type(TensorType type) {
     case TensorType::Q4_1: return 3;
     case TensorType::Q8_0: return 7;
     case TensorType::Q4_K: return 14;  // every matrix in q4_K: llama.cpp's Q4_K_S family
+    case TensorType::Q5_K: return 16;  // Q5_K_S family
+    case TensorType::Q6_K: return 18;
     case TensorType::BF16: return 32;
     default: throw InvalidArgument(fmt::format("make-model cannot write type {}", type_name(type)));
   }

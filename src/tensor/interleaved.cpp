@@ -1,6 +1,7 @@
 #include "tensor/interleaved.hpp"
 
 #include <array>
+#include <cstddef>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -97,17 +98,52 @@ void for_each_piece(const BlockShape& s, std::size_t r, const Piece& piece) {
     piece(s.header_bytes() + s.scale_bytes + c * s.chunk_bytes, s.chunk_at(c, r), s.chunk_bytes);
 }
 
+// Q6_K (interleaved.hpp has the layout): its plain block is ql, qh, scales, d, so it does not fit
+// BlockShape's fields-scales-quants order and gets its own offsets.
+namespace q6k {
+constexpr std::size_t kScales = kInterleaveRows * kFieldBytes;                    // after the 8 d
+constexpr std::size_t kLow = kScales + kInterleaveRows * kQK_K / 16;               // ql chunks
+constexpr std::size_t kHigh = kLow + kInterleaveRows * kQK_K / 2;                  // qh chunks
+static_assert(kHigh + kInterleaveRows * kQK_K / 4 == kInterleaveRows * sizeof(BlockQ6_K),
+              "Q6_K's interleaved block takes the bytes of its 8 rows");
+
+// Calls piece(offset in the plain block, offset in the interleaved block, bytes) for every piece
+// of row r's block.
+template <class Piece>
+void for_each_piece(std::size_t r, const Piece& piece) {
+  piece(offsetof(BlockQ6_K, d), r * kFieldBytes, kFieldBytes);
+  for (std::size_t j = 0; j < kQK_K / 16; ++j) piece(offsetof(BlockQ6_K, scales) + j, kScales + j * kInterleaveRows + r, 1);
+  for (std::size_t c = 0; c < kQK_K / 2 / 4; ++c) piece(offsetof(BlockQ6_K, ql) + 4 * c, kLow + (c * kInterleaveRows + r) * 4, 4);
+  for (std::size_t c = 0; c < kQK_K / 4 / 4; ++c) piece(offsetof(BlockQ6_K, qh) + 4 * c, kHigh + (c * kInterleaveRows + r) * 4, 4);
+}
+}  // namespace q6k
+
 }  // namespace
 
 bool has_interleaved_layout(TensorType type) {
   return type == TensorType::Q4_0 || type == TensorType::Q4_1 || type == TensorType::Q8_0 || type == TensorType::Q4_K ||
-         type == TensorType::F16;
+         type == TensorType::Q6_K || type == TensorType::F16;
 }
 
-std::int64_t interleaved_column_unit(TensorType type) { return static_cast<std::int64_t>(shape_of(type).elements); }
+std::int64_t interleaved_column_unit(TensorType type) {
+  if (type == TensorType::Q6_K) return kQK_K;
+  return static_cast<std::int64_t>(shape_of(type).elements);
+}
 
 void interleave_rows(TensorType type, const std::byte* src, std::size_t src_stride, std::int64_t cols,
                      std::byte* dst) {
+  if (type == TensorType::Q6_K) {
+    for (std::size_t b = 0; b < static_cast<std::size_t>(cols) / kQK_K; ++b) {
+      std::byte* group = dst + b * kInterleaveRows * sizeof(BlockQ6_K);
+      for (std::size_t r = 0; r < kInterleaveRows; ++r) {
+        const std::byte* block = src + r * src_stride + b * sizeof(BlockQ6_K);
+        q6k::for_each_piece(r, [&](std::size_t at_plain, std::size_t at_group, std::size_t n) {
+          std::memcpy(group + at_group, block + at_plain, n);
+        });
+      }
+    }
+    return;
+  }
   const BlockShape s = shape_of(type);
   const auto blocks = static_cast<std::size_t>(cols) / s.elements;
   for (std::size_t b = 0; b < blocks; ++b) {
@@ -131,6 +167,15 @@ void interleave_rows(TensorType type, const std::byte* src, std::size_t src_stri
 
 void deinterleave_row(TensorType type, const std::byte* group, int lane, std::int64_t cols, std::byte* dst) {
   check(lane >= 0 && lane < kInterleaveRows, "interleaved lane out of range");
+  if (type == TensorType::Q6_K) {
+    for (std::size_t b = 0; b < static_cast<std::size_t>(cols) / kQK_K; ++b) {
+      const std::byte* in = group + b * kInterleaveRows * sizeof(BlockQ6_K);
+      q6k::for_each_piece(static_cast<std::size_t>(lane), [&](std::size_t at_plain, std::size_t at_group, std::size_t n) {
+        std::memcpy(dst + b * sizeof(BlockQ6_K) + at_plain, in + at_group, n);
+      });
+    }
+    return;
+  }
   const BlockShape s = shape_of(type);
   const auto blocks = static_cast<std::size_t>(cols) / s.elements;
   for (std::size_t b = 0; b < blocks; ++b) {

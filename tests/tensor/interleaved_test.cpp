@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -21,7 +22,7 @@ std::vector<std::byte> counting_bytes(std::size_t n) {
 }
 
 TEST(Interleaved, RoundTripsEveryRow) {
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::F16}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::F16}) {
     for (const std::int64_t blocks : {1, 3, 8}) {
       const std::int64_t cols = blocks * interleaved_column_unit(type);
       const std::size_t row = row_bytes(type, cols);
@@ -55,14 +56,34 @@ TEST(Interleaved, PlacesScalesThenFourByteChunksRowByRow) {
   EXPECT_EQ(std::memcmp(group.data() + block1 + 16 + 32 * 2 + 4 * r, src.data() + src_block1 + 2 + 8, 4), 0);
 }
 
+// Q6_K: the 8 rows' d, then sub-block scales 8 bytes per sub-block, then ql and qh in chunks.
+TEST(Interleaved, PlacesQ6KFieldsScalesAndChunks) {
+  const std::int64_t cols = 512;  // two super-blocks
+  const std::size_t row = row_bytes(TensorType::Q6_K, cols);
+  const std::vector<std::byte> src = counting_bytes(row * kInterleaveRows);
+  std::vector<std::byte> group(row * kInterleaveRows);
+  interleave_rows(TensorType::Q6_K, src.data(), row, cols, group.data());
+  const std::size_t block1 = kInterleaveRows * sizeof(BlockQ6_K);
+  const int r = 3;
+  const std::byte* plain = src.data() + static_cast<std::size_t>(r) * row + sizeof(BlockQ6_K);
+  const std::byte* out = group.data() + block1;
+  EXPECT_EQ(std::memcmp(out + 2 * r, plain + offsetof(BlockQ6_K, d), 2), 0) << "d of row 3";
+  EXPECT_EQ(out[16 + 8 * 9 + r], plain[offsetof(BlockQ6_K, scales) + 9]) << "scale 9 of row 3";
+  const std::size_t low = 16 + 128;
+  EXPECT_EQ(std::memcmp(out + low + 32 * 5 + 4 * r, plain + offsetof(BlockQ6_K, ql) + 20, 4), 0) << "ql[20..23]";
+  const std::size_t high = low + 32 * 32;
+  EXPECT_EQ(std::memcmp(out + high + 32 * 15 + 4 * r, plain + offsetof(BlockQ6_K, qh) + 60, 4), 0) << "qh[60..63]";
+}
+
 TEST(Interleaved, OnlySomeTypesHaveTheLayout) {
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_0));
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_1));
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q8_0));
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_K));
-  EXPECT_FALSE(has_interleaved_layout(TensorType::Q6_K));
-  std::vector<std::byte> bytes(row_bytes(TensorType::Q6_K, 256) * kInterleaveRows);
-  EXPECT_THROW(interleave_rows(TensorType::Q6_K, bytes.data(), row_bytes(TensorType::Q6_K, 256), 256, bytes.data()),
+  EXPECT_TRUE(has_interleaved_layout(TensorType::Q6_K));
+  EXPECT_FALSE(has_interleaved_layout(TensorType::Q5_K));
+  std::vector<std::byte> bytes(row_bytes(TensorType::Q5_K, 256) * kInterleaveRows);
+  EXPECT_THROW(interleave_rows(TensorType::Q5_K, bytes.data(), row_bytes(TensorType::Q5_K, 256), 256, bytes.data()),
                UnsupportedError);
 }
 
