@@ -83,6 +83,7 @@ struct DotKernels {
   DotGroupsFn q4_1x8 = nullptr;           // (the weights then stay in their file's layout)
   DotGroupsFn q8_0x8 = nullptr;
   DotGroupsFn q4_kx8 = nullptr;
+  DotGroupsFn q5_kx8 = nullptr;
   DotGroupsFn q6_kx8 = nullptr;
   DotGroupsFn f16x8 = nullptr;
 

@@ -43,6 +43,7 @@ DotGroupsFn DotKernels::dot_groups_for(TensorType type) const {
     case TensorType::Q4_1: return q4_1x8;
     case TensorType::Q8_0: return q8_0x8;
     case TensorType::Q4_K: return q4_kx8;
+    case TensorType::Q5_K: return q5_kx8;
     case TensorType::Q6_K: return q6_kx8;
     case TensorType::F16: return f16x8;
     default: return nullptr;

@@ -43,6 +43,7 @@ struct Lanes16Vnni {
   static I shift_left(I a) { return _mm512_slli_epi32(a, kBits); }
   template <int kBits>
   static I shift_right(I a) { return _mm512_srli_epi32(a, kBits); }
+  static I shift_right_by(I a, int bits) { return _mm512_srl_epi32(a, _mm_cvtsi32_si128(bits)); }
   static I load_bytes(const std::byte* const* blocks, std::size_t offset) {
     const __m128i first = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[0] + offset));
     const __m128i second = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[1] + offset));

@@ -62,6 +62,7 @@ struct Lanes8 {
   static I shift_left(I a) { return _mm256_slli_epi32(a, kBits); }
   template <int kBits>
   static I shift_right(I a) { return _mm256_srli_epi32(a, kBits); }
+  static I shift_right_by(I a, int bits) { return _mm256_srl_epi32(a, _mm_cvtsi32_si128(bits)); }
   // The 8 bytes at `offset` of each group's block, one per int32 lane.
   static I load_bytes(const std::byte* const* blocks, std::size_t offset) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[0] + offset)));
@@ -207,17 +208,31 @@ void q8_0x8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
   for (int j = 0; j < kX; ++j) V::store(out + static_cast<std::size_t>(j) * a.out_stride, acc[j]);
 }
 
+// Decode (one activation row) streams the weights once. Kernels that read two sections of a
+// block in alternation (Q5_K's fifth bits and nibbles, Q6_K's ql and qh) lose the hardware
+// prefetchers, so they fetch the block two ahead themselves (Q6_K, one thread, 110 MB matrix:
+// 12 GB/s without, 37 GB/s with; Q4_K's in-order reads stream 33 GB/s).
+template <class V>
+void prefetch_two_blocks_ahead(const std::byte* const* gb, std::size_t block_bytes) {
+  for (int g = 0; g < V::kGroups; ++g)
+    for (std::size_t line = 0; line < block_bytes; line += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(gb[g] + 2 * block_bytes + line), _MM_HINT_T0);
+}
+
 // Q4_K groups against kX Q8_K activation rows. Per 256-element super-block, sub-block j's 8
 // scales and mins come out of the rearranged scales section (tensor/interleaved.cpp) as int32
 // lanes; the integer products of each 32-element sub-block are scaled in int32 (exact: at most
 // 8 x 63 x 32 x 15 x 127 < 2^31) and the super-block converted to float once, as ggml does:
 // d_w d_x sum_j sc_j dot_j - dmin_w d_x sum_j m_j sum(x in sub-block j).
-template <class V, int kX>
-void q4_kx8_groups(const std::byte* const* groups, std::size_t blocks, const GroupDotArgs& a, int first_x, float* out) {
-  constexpr std::size_t kBlockBytes = kInterleaveRows * sizeof(BlockQ4_K);
+// Q5_K (kFifthBit) is the same with bit 2 pair (low nibbles) or 2 pair + 1 (high nibbles) of its
+// qh chunk c added as 16 to the nibbles of chunk c of a pair (exact: 31 instead of 15 above).
+template <class V, int kX, bool kFifthBit>
+void k4_kx8_groups(const std::byte* const* groups, std::size_t blocks, const GroupDotArgs& a, int first_x, float* out) {
+  constexpr std::size_t kBlockBytes = kInterleaveRows * (kFifthBit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K));
   constexpr std::size_t kLowScales = 2 * kFieldBytes;      // 64 bytes: low bits of scale and min
   constexpr std::size_t kHighScales = kLowScales + 64;     // 32 bytes: their top bits
-  constexpr std::size_t kQuants = kHighScales + 32;        // 32 chunks of 32 bytes
+  constexpr std::size_t kFifthBits = kHighScales + 32;     // Q5_K: 8 chunks of qh
+  constexpr std::size_t kQuants = kFifthBits + (kFifthBit ? 8 * 32 : 0);  // 32 chunks of 32 bytes
   constexpr int kSubBlocks = static_cast<int>(kQK_K / 32);
   using I = typename V::I;
   typename V::F acc[kX];
@@ -225,6 +240,7 @@ void q4_kx8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
   for (std::size_t b = 0; b < blocks; ++b) {
     const std::byte* gb[V::kGroups];
     for (int g = 0; g < V::kGroups; ++g) gb[g] = groups[g] + b * kBlockBytes;
+    if constexpr (kFifthBit && kX == 1) prefetch_two_blocks_ahead<V>(gb, kBlockBytes);
     I scales[kSubBlocks];
     I mins[kSubBlocks];
     for (int s = 0; s < kSubBlocks; ++s) {
@@ -246,8 +262,13 @@ void q4_kx8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
       for (int j = 0; j < kX; ++j) low_sums[j] = high_sums[j] = V::zero_i();
       for (int c = 0; c < 8; ++c) {
         const I packed = V::load(gb, kQuants + 32 * static_cast<std::size_t>(8 * pair + c));
-        const I low = V::low_nibbles(packed);
-        const I high = V::high_nibbles(packed);
+        I low = V::low_nibbles(packed);
+        I high = V::high_nibbles(packed);
+        if constexpr (kFifthBit) {
+          const I bits = V::load(gb, kFifthBits + 32 * static_cast<std::size_t>(c));
+          low = V::or_i(low, V::template shift_left<4>(V::and_i(V::shift_right_by(bits, 2 * pair), 0x01010101)));
+          high = V::or_i(high, V::template shift_left<4>(V::and_i(V::shift_right_by(bits, 2 * pair + 1), 0x01010101)));
+        }
         for (int j = 0; j < kX; ++j) {
           const std::byte* xq = xb[j] + offsetof(BlockQ8_K, qs) + 64 * static_cast<std::size_t>(pair) + 4 * static_cast<std::size_t>(c);
           low_sums[j] = V::add_u8s8(low_sums[j], low, V::splat_i32(load_i32(xq)));
@@ -292,14 +313,7 @@ void q6_kx8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
   for (std::size_t b = 0; b < blocks; ++b) {
     const std::byte* gb[V::kGroups];
     for (int g = 0; g < V::kGroups; ++g) gb[g] = groups[g] + b * kBlockBytes;
-    if constexpr (kX == 1) {
-      // Decode streams the weights once. The loop below reads a block's ql and qh sections in
-      // alternation, which the hardware prefetchers do not follow: one thread streamed 12 GB/s
-      // of a 110 MB matrix without this, 37 GB/s with it (Q4_K's in-order reads: 33 GB/s).
-      for (int g = 0; g < V::kGroups; ++g)
-        for (std::size_t line = 0; line < kBlockBytes; line += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(gb[g] + 2 * kBlockBytes + line), _MM_HINT_T0);
-    }
+    if constexpr (kX == 1) prefetch_two_blocks_ahead<V>(gb, kBlockBytes);
     const std::byte* xb[kX];
     I sums[kX];
     for (int j = 0; j < kX; ++j) {
@@ -489,7 +503,16 @@ void q4_kx8_dot_groups(const GroupDotArgs& a) {
   const std::size_t blocks = static_cast<std::size_t>(a.n) / kQK_K;
   for_each_group_pass<Wide, Narrow>(a, blocks * kInterleaveRows * sizeof(BlockQ4_K),
                                     [&](auto v, auto xs, auto groups, int first_x, float* out) {
-    q4_kx8_groups<decltype(v), decltype(xs)::value>(groups, blocks, a, first_x, out);
+    k4_kx8_groups<decltype(v), decltype(xs)::value, false>(groups, blocks, a, first_x, out);
+  });
+}
+
+template <class Wide, class Narrow>
+void q5_kx8_dot_groups(const GroupDotArgs& a) {
+  const std::size_t blocks = static_cast<std::size_t>(a.n) / kQK_K;
+  for_each_group_pass<Wide, Narrow>(a, blocks * kInterleaveRows * sizeof(BlockQ5_K),
+                                    [&](auto v, auto xs, auto groups, int first_x, float* out) {
+    k4_kx8_groups<decltype(v), decltype(xs)::value, true>(groups, blocks, a, first_x, out);
   });
 }
 

@@ -16,8 +16,9 @@ constexpr std::size_t kFieldBytes = sizeof(std::uint16_t);
 constexpr std::size_t kF16ChunkElements = 16;
 
 // The shape of one block of a type with an interleaved layout: its elements and plain size, its
-// f16 header fields (Q4_1 has d and m, Q4_K d and dmin), its packed 6-bit sub-block scales and
-// mins (Q4_K only), and the bytes of quants after them that go into chunks.
+// f16 header fields (Q4_1 has d and m, Q4_K and Q5_K d and dmin), its packed 6-bit sub-block
+// scales and mins (Q4_K and Q5_K), and the bytes of quants after them that go into chunks (Q5_K:
+// its 32 bytes of fifth bits, then its nibbles).
 struct BlockShape {
   std::size_t elements;
   std::size_t block_bytes;
@@ -41,6 +42,7 @@ BlockShape shape_of(TensorType type) {
     case TensorType::Q4_1: return {kQK4_1, sizeof(BlockQ4_1), 2, 0, kQK4_1 / 2};
     case TensorType::Q8_0: return {kQK8_0, sizeof(BlockQ8_0), 1, 0, kQK8_0};
     case TensorType::Q4_K: return {kQK_K, sizeof(BlockQ4_K), 2, kKScaleBytes, kQK_K / 2};
+    case TensorType::Q5_K: return {kQK_K, sizeof(BlockQ5_K), 2, kKScaleBytes, kQK_K / 8 + kQK_K / 2};  // qh, then qs
     case TensorType::F16: {  // a "block" of 16 halves, one chunk per row
       constexpr std::size_t bytes = kF16ChunkElements * sizeof(std::uint16_t);
       return {kF16ChunkElements, bytes, 0, 0, bytes, bytes};
@@ -84,7 +86,9 @@ std::array<ScaleMin, kSubBlocks> deinterleave_k_scales(const std::byte* section,
 static_assert(offsetof(BlockQ4_0, qs) == kFieldBytes && offsetof(BlockQ8_0, qs) == kFieldBytes &&
                   offsetof(BlockQ4_1, m) == kFieldBytes && offsetof(BlockQ4_1, qs) == 2 * kFieldBytes &&
                   offsetof(BlockQ4_K, dmin) == kFieldBytes && offsetof(BlockQ4_K, scales) == 2 * kFieldBytes &&
-                  offsetof(BlockQ4_K, qs) == 2 * kFieldBytes + kKScaleBytes,
+                  offsetof(BlockQ4_K, qs) == 2 * kFieldBytes + kKScaleBytes &&
+                  offsetof(BlockQ5_K, scales) == 2 * kFieldBytes && offsetof(BlockQ5_K, qh) == 2 * kFieldBytes + kKScaleBytes &&
+                  offsetof(BlockQ5_K, qs) == offsetof(BlockQ5_K, qh) + kQK_K / 8,
               "the interleaved layout assumes each block is its f16 fields, its scales, then its quants");
 static_assert(kLowBytes + kSubBlocks * 4 == kInterleaveRows * kKScaleBytes,
               "Q4_K's rearranged scales take the bytes of the packed ones");
@@ -122,7 +126,7 @@ void for_each_piece(std::size_t r, const Piece& piece) {
 
 bool has_interleaved_layout(TensorType type) {
   return type == TensorType::Q4_0 || type == TensorType::Q4_1 || type == TensorType::Q8_0 || type == TensorType::Q4_K ||
-         type == TensorType::Q6_K || type == TensorType::F16;
+         type == TensorType::Q5_K || type == TensorType::Q6_K || type == TensorType::F16;
 }
 
 std::int64_t interleaved_column_unit(TensorType type) {

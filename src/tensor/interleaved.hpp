@@ -13,6 +13,8 @@
 // and mins rearranged in the 96 bytes the rows' packed scales took (interleaved.cpp says how),
 // then 32 chunks: chunk c holds packed bytes 4c..4c+3, whose low nibbles are elements
 // 64 (c / 8) + 4 (c % 8) + 0..3 and high nibbles the 32 elements after those.
+// Q5_K is Q4_K with 8 more chunks before the nibbles: chunk c < 8 holds qh bytes 4c..4c+3 (bit
+// 2p of qh byte l is the fifth bit of element 64p + l, bit 2p + 1 that of element 64p + 32 + l).
 // Q6_K (256-element super-blocks) has field d, then its 16 sub-block scales (int8) as 16 runs of
 // 8 bytes (sub-block j of row r at byte 8j + r), then 32 chunks of the rows' ql bytes and 16 of
 // their qh bytes, 4 bytes per row each: chunk c of ql holds ql[4c..4c+3], of qh qh[4c..4c+3].
@@ -35,7 +37,7 @@ namespace flux {
 
 inline constexpr int kInterleaveRows = 8;
 
-// Whether `type` has an interleaved layout (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K and F16).
+// Whether `type` has an interleaved layout (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K and F16).
 bool has_interleaved_layout(TensorType type);
 
 // Rows of `type` can be interleaved when their length is a multiple of this (the type's block,
