@@ -100,8 +100,8 @@ DotKernels avx512_kernels(const DotKernels& below) {
   k.q4_0x8 = q4_0x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
   k.q4_1x8 = q4_1x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
   k.q8_0x8 = q8_0x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
-  k.q4_kx8 = q4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
-  k.q5_kx8 = q5_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
+  k.q4_kx8 = k4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>, false>;
+  k.q5_kx8 = k4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>, true>;
   k.q6_kx8 = q6_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
   k.f16x8 = f16x8_dot_groups<Floats16, Floats8>;
   k.q4_1 = q4_1_dot_rows<MaddubsInt8>;

@@ -71,8 +71,8 @@ DotKernels avx512_vnni_kernels(const DotKernels& below) {
   k.q4_0x8 = q4_0x8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
   k.q4_1x8 = q4_1x8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
   k.q8_0x8 = q8_0x8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
-  k.q4_kx8 = q4_kx8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
-  k.q5_kx8 = q5_kx8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
+  k.q4_kx8 = k4_kx8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>, false>;
+  k.q5_kx8 = k4_kx8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>, true>;
   k.q6_kx8 = q6_kx8_dot_groups<Lanes16Vnni, Lanes8<VnniInt8>>;
   k.q4_1 = q4_1_dot_rows<VnniInt8>;
   k.q4_k = q4_k_dot_rows<VnniInt8>;

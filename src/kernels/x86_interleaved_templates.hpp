@@ -498,21 +498,14 @@ void q4_1x8_dot_groups(const GroupDotArgs& a) {
   });
 }
 
-template <class Wide, class Narrow>
-void q4_kx8_dot_groups(const GroupDotArgs& a) {
+// Q4_K (kFifthBit false) and Q5_K (true).
+template <class Wide, class Narrow, bool kFifthBit>
+void k4_kx8_dot_groups(const GroupDotArgs& a) {
   const std::size_t blocks = static_cast<std::size_t>(a.n) / kQK_K;
-  for_each_group_pass<Wide, Narrow>(a, blocks * kInterleaveRows * sizeof(BlockQ4_K),
+  const std::size_t block_bytes = kFifthBit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  for_each_group_pass<Wide, Narrow>(a, blocks * kInterleaveRows * block_bytes,
                                     [&](auto v, auto xs, auto groups, int first_x, float* out) {
-    k4_kx8_groups<decltype(v), decltype(xs)::value, false>(groups, blocks, a, first_x, out);
-  });
-}
-
-template <class Wide, class Narrow>
-void q5_kx8_dot_groups(const GroupDotArgs& a) {
-  const std::size_t blocks = static_cast<std::size_t>(a.n) / kQK_K;
-  for_each_group_pass<Wide, Narrow>(a, blocks * kInterleaveRows * sizeof(BlockQ5_K),
-                                    [&](auto v, auto xs, auto groups, int first_x, float* out) {
-    k4_kx8_groups<decltype(v), decltype(xs)::value, true>(groups, blocks, a, first_x, out);
+    k4_kx8_groups<decltype(v), decltype(xs)::value, kFifthBit>(groups, blocks, a, first_x, out);
   });
 }
 
