@@ -1,5 +1,5 @@
 // AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; see CMakeLists.txt): Q4_0, Q4_1,
-// Q8_0 and k-quant dot products through maddubs/madd, F32 and F16 through FMA on 8 float lanes,
+// Q8_0 and k-quant dot products through maddubs/madd, F32, F16 and BF16 through FMA on 8 float lanes,
 // and the activation quantisers of quantize_avx2.cpp.
 
 #include "kernels/dot_kernels.hpp"
@@ -13,25 +13,30 @@ namespace {
 
 // Products of plain rows are summed in float lanes (two accumulators per row to hide FMA
 // latency); the reference sums them in double, hence the tolerance its tests allow.
-template <class Element, int kRows>
+// kType is F32, F16 or BF16 (weights and activations alike).
+template <TensorType kType, int kRows>
 void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* x, float* out,
                      std::size_t n) {
   // Eight elements from p as floats.
   const auto load8 = [](const std::byte* p) {
-    if constexpr (sizeof(Element) == 4) {
+    if constexpr (kType == TensorType::F32) {
       return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
-    } else {
+    } else if constexpr (kType == TensorType::F16) {
       return _mm256_cvtph_ps(load_128(p));
+    } else {
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load_128(p)), 16));
     }
   };
   const auto load1 = [](const std::byte* p) {
-    if constexpr (sizeof(Element) == 4) {
+    if constexpr (kType == TensorType::F32) {
       return load_f32(p);
-    } else {
+    } else if constexpr (kType == TensorType::F16) {
       return load_f16(p);
+    } else {
+      return load_bf16(p);
     }
   };
-  constexpr std::size_t kBytes = sizeof(Element);
+  constexpr std::size_t kBytes = kType == TensorType::F32 ? 4 : 2;
   __m256 acc0[kRows];
   __m256 acc1[kRows];
   for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
@@ -63,11 +68,11 @@ void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* 
   }
 }
 
-template <class Element>
+template <TensorType kType>
 void plain_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
                     const std::byte* x, float* out, std::int64_t n) {
   for_each_row_group(n_w_rows, [&](auto rows, int first) {
-    plain_row_group<Element, decltype(rows)::value>(
+    plain_row_group<kType, decltype(rows)::value>(
         w_rows + static_cast<std::size_t>(first) * w_stride, w_stride, x, out + first,
         static_cast<std::size_t>(n));
   });
@@ -78,8 +83,9 @@ void plain_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
 DotKernels avx2_kernels(const DotKernels& below) {
   DotKernels k = below;
   k.level = IsaLevel::Avx2;
-  k.f32 = plain_dot_rows<float>;
-  k.f16 = plain_dot_rows<std::uint16_t>;
+  k.f32 = plain_dot_rows<TensorType::F32>;
+  k.f16 = plain_dot_rows<TensorType::F16>;
+  k.bf16 = plain_dot_rows<TensorType::BF16>;
   k.q4_0 = q4_0_dot_rows<MaddubsInt8>;
   k.q8_0 = q8_0_dot_rows<MaddubsInt8>;
   k.q4_0_tile = q4_0_dot_tile<MaddubsInt8>;

@@ -1,5 +1,5 @@
 // AVX-512 F/BW/VL/DQ kernels (compiled with those -m flags plus FMA/F16C; see CMakeLists.txt):
-// F32 and F16 on 16 float lanes with masked tails, and the int8 kernels of the AVX2 level (Q4_0,
+// F32, F16 and BF16 on 16 float lanes with masked tails, and the int8 kernels of the AVX2 level (Q4_0,
 // Q4_1, Q8_0 and the k-quants) recompiled here, where the compiler may use 32 vector registers
 // and EVEX encodings. The integer kernels stay on 256-bit lanes: a Q4_0/Q8_0 block is 32
 // elements, and on Zen 4 a 512-bit op costs two 256-bit ones, so wider lanes would add shuffles
@@ -14,12 +14,14 @@ namespace {
 
 // Sixteen elements (fewer where `mask` clears lanes; masked-off lanes are not read, so the tail
 // never touches memory past the row).
-template <class Element>
+template <TensorType kType>
 __m512 load16(const std::byte* p, __mmask16 mask) {
-  if constexpr (sizeof(Element) == 4) {
+  if constexpr (kType == TensorType::F32) {
     return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(p));
-  } else {
+  } else if constexpr (kType == TensorType::F16) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+  } else {  // BF16: the top halves of f32s
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p)), 16));
   }
 }
 
@@ -31,43 +33,43 @@ float horizontal_sum(__m512 v) {
 }
 
 // Float lanes with two accumulators per row, as the AVX2 version; see its comment.
-template <class Element, int kRows>
+template <TensorType kType, int kRows>
 void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* x, float* out,
                      std::size_t n) {
-  constexpr std::size_t kBytes = sizeof(Element);
+  constexpr std::size_t kBytes = kType == TensorType::F32 ? 4 : 2;
   constexpr __mmask16 kAll = 0xFFFF;
   __m512 acc0[kRows];
   __m512 acc1[kRows];
   for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   std::size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m512 x0 = load16<Element>(x + i * kBytes, kAll);
-    const __m512 x1 = load16<Element>(x + (i + 16) * kBytes, kAll);
+    const __m512 x0 = load16<kType>(x + i * kBytes, kAll);
+    const __m512 x1 = load16<kType>(x + (i + 16) * kBytes, kAll);
     #pragma GCC unroll 4  // keeps acc0/acc1 in registers (x86_kernel_templates.hpp)
     for (int r = 0; r < kRows; ++r) {
       const std::byte* wr = w + static_cast<std::size_t>(r) * w_stride;
-      acc0[r] = _mm512_fmadd_ps(load16<Element>(wr + i * kBytes, kAll), x0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(load16<Element>(wr + (i + 16) * kBytes, kAll), x1, acc1[r]);
+      acc0[r] = _mm512_fmadd_ps(load16<kType>(wr + i * kBytes, kAll), x0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(load16<kType>(wr + (i + 16) * kBytes, kAll), x1, acc1[r]);
     }
   }
   for (; i < n; i += 16) {
     const std::size_t left = n - i;
     const auto mask = static_cast<__mmask16>(left >= 16 ? kAll : (1u << left) - 1u);
-    const __m512 x0 = load16<Element>(x + i * kBytes, mask);
+    const __m512 x0 = load16<kType>(x + i * kBytes, mask);
     #pragma GCC unroll 4  // keeps acc0/acc1 in registers (x86_kernel_templates.hpp)
     for (int r = 0; r < kRows; ++r) {
       const std::byte* wr = w + static_cast<std::size_t>(r) * w_stride;
-      acc0[r] = _mm512_fmadd_ps(load16<Element>(wr + i * kBytes, mask), x0, acc0[r]);
+      acc0[r] = _mm512_fmadd_ps(load16<kType>(wr + i * kBytes, mask), x0, acc0[r]);
     }
   }
   for (int r = 0; r < kRows; ++r) out[r] = horizontal_sum(_mm512_add_ps(acc0[r], acc1[r]));
 }
 
-template <class Element>
+template <TensorType kType>
 void plain_dot_rows(const std::byte* w_rows, std::size_t w_stride, int n_w_rows,
                     const std::byte* x, float* out, std::int64_t n) {
   for_each_row_group(n_w_rows, [&](auto rows, int first) {
-    plain_row_group<Element, decltype(rows)::value>(
+    plain_row_group<kType, decltype(rows)::value>(
         w_rows + static_cast<std::size_t>(first) * w_stride, w_stride, x, out + first,
         static_cast<std::size_t>(n));
   });
@@ -91,8 +93,9 @@ struct Floats16 {
 DotKernels avx512_kernels(const DotKernels& below) {
   DotKernels k = below;
   k.level = IsaLevel::Avx512;
-  k.f32 = plain_dot_rows<float>;
-  k.f16 = plain_dot_rows<std::uint16_t>;
+  k.f32 = plain_dot_rows<TensorType::F32>;
+  k.f16 = plain_dot_rows<TensorType::F16>;
+  k.bf16 = plain_dot_rows<TensorType::BF16>;
   k.q4_0 = q4_0_dot_rows<MaddubsInt8>;
   k.q8_0 = q8_0_dot_rows<MaddubsInt8>;
   k.q4_0_tile = q4_0_dot_tile<MaddubsInt8>;

@@ -73,7 +73,7 @@ const std::vector<TypeSizes>& type_sizes() {
   static const std::vector<TypeSizes> cases = {
       {TensorType::F32, {1, 7, 15, 16, 17, 31, 33, 100, 4096, 11008}, testing::kRelativeTolerance},
       {TensorType::F16, {1, 7, 15, 16, 17, 31, 33, 100, 4096, 11008}, testing::kRelativeTolerance},
-      {TensorType::BF16, {1, 7, 33, 4096}, testing::kRelativeTolerance},
+      {TensorType::BF16, {1, 7, 15, 16, 17, 31, 33, 100, 4096, 11008}, testing::kRelativeTolerance},
       {TensorType::Q4_0, {32, 64, 224, 1056, 4096, 11008}, 1e-6},
       {TensorType::Q8_0, {32, 64, 224, 1056, 4096, 11008}, 1e-6},
       {TensorType::Q4_1, {32, 64, 224, 1056, 4096, 11008}, 1e-6},
