@@ -96,7 +96,8 @@ DotKernels avx2_kernels(const DotKernels& below) {
   k.q4_kx8 = k4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>, false>;
   k.q5_kx8 = k4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>, true>;
   k.q6_kx8 = q6_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
-  k.f16x8 = f16x8_dot_groups<Floats8, Floats8>;
+  k.f16x8 = f16x8_dot_groups<Floats8, Floats8, TensorType::F16>;
+  k.bf16x8 = f16x8_dot_groups<Floats8, Floats8, TensorType::BF16>;
   k.q4_1 = q4_1_dot_rows<MaddubsInt8>;
   k.q4_k = q4_k_dot_rows<MaddubsInt8>;
   k.q5_k = q5_k_dot_rows<MaddubsInt8>;
@@ -105,6 +106,7 @@ DotKernels avx2_kernels(const DotKernels& below) {
   k.quantize_q8_1 = quantize_q8_1_avx2;
   k.quantize_q8_k = quantize_q8_k_avx2;
   k.quantize_f16 = quantize_f16_avx2;
+  k.quantize_bf16 = quantize_bf16_avx2;
   k.attend_head = attend_head_avx2;
   k.silu_mul = silu_mul_avx2;
   return k;

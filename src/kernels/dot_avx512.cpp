@@ -83,6 +83,9 @@ struct Floats16 {
   static constexpr int kFloats = 16;
   static constexpr int kPassRows = 3;
   static F load_halves(const std::byte* p) { return _mm512_cvtph_ps(load_256(p)); }
+  static F load_bf16(const std::byte* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load_256(p)), 16));
+  }
   static F zero() { return _mm512_setzero_ps(); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static float sum(const F* parts) { return horizontal_sum(parts[0]); }  // adds its 256-bit halves first
@@ -106,7 +109,8 @@ DotKernels avx512_kernels(const DotKernels& below) {
   k.q4_kx8 = k4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>, false>;
   k.q5_kx8 = k4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>, true>;
   k.q6_kx8 = q6_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
-  k.f16x8 = f16x8_dot_groups<Floats16, Floats8>;
+  k.f16x8 = f16x8_dot_groups<Floats16, Floats8, TensorType::F16>;
+  k.bf16x8 = f16x8_dot_groups<Floats16, Floats8, TensorType::BF16>;
   k.q4_1 = q4_1_dot_rows<MaddubsInt8>;
   k.q4_k = q4_k_dot_rows<MaddubsInt8>;
   k.q5_k = q5_k_dot_rows<MaddubsInt8>;

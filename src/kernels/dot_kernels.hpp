@@ -75,6 +75,7 @@ struct DotKernels {
   QuantizeRowFn quantize_q8_1 = nullptr;  // of Q4_1
   QuantizeRowFn quantize_q8_k = nullptr;  // of the k-quants
   QuantizeRowFn quantize_f16 = nullptr;   // of F16 weights, and F16 KV cache rows
+  QuantizeRowFn quantize_bf16 = nullptr;  // of BF16 weights
   AttendHeadFn attend_head = nullptr;     // paged attention's inner kernel (attention_kernels.hpp)
   SiluMulFn silu_mul = nullptr;
   DotTileFn q4_0_tile = nullptr;          // several activation rows at once; null where a level has
@@ -86,6 +87,7 @@ struct DotKernels {
   DotGroupsFn q5_kx8 = nullptr;
   DotGroupsFn q6_kx8 = nullptr;
   DotGroupsFn f16x8 = nullptr;
+  DotGroupsFn bf16x8 = nullptr;
 
   // The dot kernel for weights of `type`; throws UnsupportedError for a type without one.
   DotRowsFn dot_rows_for(TensorType type) const;

@@ -46,6 +46,7 @@ DotKernels scalar_kernels() {
   k.quantize_q8_1 = reference_quantize<TensorType::Q8_1>;
   k.quantize_q8_k = reference_quantize<TensorType::Q8_K>;
   k.quantize_f16 = reference_quantize<TensorType::F16>;
+  k.quantize_bf16 = reference_quantize<TensorType::BF16>;
   k.attend_head = attend_head_scalar;
   k.silu_mul = reference_silu_mul;
   return k;

@@ -46,6 +46,7 @@ DotGroupsFn DotKernels::dot_groups_for(TensorType type) const {
     case TensorType::Q5_K: return q5_kx8;
     case TensorType::Q6_K: return q6_kx8;
     case TensorType::F16: return f16x8;
+    case TensorType::BF16: return bf16x8;
     default: return nullptr;
   }
 }
@@ -57,6 +58,7 @@ void DotKernels::quantize_activations(TensorType act_type, const float* src, std
     case TensorType::Q8_1: quantize_q8_1(src, dst, n); break;
     case TensorType::Q8_K: quantize_q8_k(src, dst, n); break;
     case TensorType::F16: quantize_f16(src, dst, n); break;
+    case TensorType::BF16: quantize_bf16(src, dst, n); break;
     default: quantize_row(act_type, src, dst, n); break;
   }
 }

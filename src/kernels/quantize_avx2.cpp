@@ -119,6 +119,28 @@ void quantize_f16_avx2(const float* src, std::byte* dst, std::int64_t n) {
   for (; i < count; ++i) store_f16(dst + 2 * i, src[i]);
 }
 
+// Bfloat16s as quantize_row(BF16) writes them (f32_to_bf16: ties to even on the dropped 16 bits,
+// NaN keeps its sign and top payload bits with the quiet bit set), 8 at a time.
+void quantize_bf16_avx2(const float* src, std::byte* dst, std::int64_t n) {
+  const auto count = static_cast<std::size_t>(n);
+  std::size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256 v = _mm256_loadu_ps(src + i);
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
+    const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
+    const __m256i halves = _mm256_blendv_epi8(rounded, quiet, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    // packus works within 128-bit lanes; the permute puts the two lanes' 4 halves in order.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(halves, halves), 0xD8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), _mm256_castsi256_si128(packed));
+  }
+  for (; i < count; ++i) {
+    const std::uint16_t half = f32_to_bf16(src[i]);
+    std::memcpy(dst + 2 * i, &half, sizeof half);
+  }
+}
+
 // Q8_0's quants plus s = d * sum(q), with the sum of the quants as stored (int8).
 void quantize_q8_1_avx2(const float* src, std::byte* dst, std::int64_t n) {
   const auto blocks = static_cast<std::size_t>(n) / kQK8_1;

@@ -12,5 +12,6 @@ void quantize_q8_0_avx2(const float* src, std::byte* dst, std::int64_t n);
 void quantize_q8_1_avx2(const float* src, std::byte* dst, std::int64_t n);
 void quantize_q8_k_avx2(const float* src, std::byte* dst, std::int64_t n);
 void quantize_f16_avx2(const float* src, std::byte* dst, std::int64_t n);
+void quantize_bf16_avx2(const float* src, std::byte* dst, std::int64_t n);
 
 }  // namespace flux

@@ -360,8 +360,8 @@ void q6_kx8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
   for (int j = 0; j < kX; ++j) V::store(out + static_cast<std::size_t>(j) * a.out_stride, acc[j]);
 }
 
-// F16 groups (chunks of 16 halves per row, tensor/interleaved.hpp) against F16 activation rows,
-// with float vectors FV of FV::kFloats lanes: every row keeps its own accumulators across the
+// F16 or BF16 groups (chunks of 16 halves per row, tensor/interleaved.hpp) against activation
+// rows of the same type, with float vectors FV of FV::kFloats lanes: every row keeps its own accumulators across the
 // chunks, one per FV-sized part of a chunk, summed horizontally at the end. Floats8 keeps two
 // (elements 0-7 and 8-15 of each chunk) and adds them lane by lane before its horizontal sum,
 // which is what Floats16 (dot_avx512.cpp) does with its one 16-lane accumulator: the two give
@@ -371,6 +371,9 @@ struct Floats8 {
   static constexpr int kFloats = 8;
   static constexpr int kPassRows = 1;  // 16 accumulators per activation row
   static F load_halves(const std::byte* p) { return _mm256_cvtph_ps(load_128(p)); }
+  static F load_bf16(const std::byte* p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load_128(p)), 16));
+  }
   static F zero() { return _mm256_setzero_ps(); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static float sum(const F* parts) { return horizontal_sum(_mm256_add_ps(parts[0], parts[1])); }
@@ -379,7 +382,17 @@ struct Floats8 {
 // How far ahead of the F16 kernel's loads its software prefetches reach.
 constexpr std::size_t kPrefetchDistance = 2048;
 
-template <class FV, int kX>
+// kType's halves (F16 or BF16) at p as FV::kFloats floats.
+template <class FV, TensorType kType>
+typename FV::F load_halves_as(const std::byte* p) {
+  if constexpr (kType == TensorType::BF16) {
+    return FV::load_bf16(p);
+  } else {
+    return FV::load_halves(p);
+  }
+}
+
+template <class FV, int kX, TensorType kType>
 void f16x8_group(const std::byte* group, std::size_t chunks, const GroupDotArgs& a, int first_x, float* out) {
   constexpr std::size_t kChunkElements = 16;
   constexpr std::size_t kChunkBytes = kChunkElements * sizeof(std::uint16_t);
@@ -392,8 +405,8 @@ void f16x8_group(const std::byte* group, std::size_t chunks, const GroupDotArgs&
     typename FV::F x[kX][kParts];
     for (int j = 0; j < kX; ++j)
       for (int h = 0; h < kParts; ++h)
-        x[j][h] = FV::load_halves(a.x + static_cast<std::size_t>(first_x + j) * a.x_stride + k * kChunkBytes +
-                                  static_cast<std::size_t>(h * FV::kFloats) * sizeof(std::uint16_t));
+        x[j][h] = load_halves_as<FV, kType>(a.x + static_cast<std::size_t>(first_x + j) * a.x_stride + k * kChunkBytes +
+                                            static_cast<std::size_t>(h * FV::kFloats) * sizeof(std::uint16_t));
     const std::byte* chunk = group + k * kInterleaveRows * kChunkBytes;
     // F16 asks for twice Q4_0's bytes per instruction, more than the hardware prefetcher runs
     // ahead of on its own (measured: the loop stalled on its loads at a third of the bandwidth).
@@ -402,8 +415,8 @@ void f16x8_group(const std::byte* group, std::size_t chunks, const GroupDotArgs&
 #pragma GCC unroll 8
     for (int r = 0; r < kInterleaveRows; ++r) {
       for (int h = 0; h < kParts; ++h) {
-        const typename FV::F w = FV::load_halves(chunk + static_cast<std::size_t>(r) * kChunkBytes +
-                                                 static_cast<std::size_t>(h * FV::kFloats) * sizeof(std::uint16_t));
+        const typename FV::F w = load_halves_as<FV, kType>(chunk + static_cast<std::size_t>(r) * kChunkBytes +
+                                                           static_cast<std::size_t>(h * FV::kFloats) * sizeof(std::uint16_t));
         for (int j = 0; j < kX; ++j) acc[r][j][h] = FV::fmadd(w, x[j][h], acc[r][j][h]);
       }
     }
@@ -416,14 +429,14 @@ void f16x8_group(const std::byte* group, std::size_t chunks, const GroupDotArgs&
 // One activation row (decode) takes Narrow's vectors, several take Wide's (measured on TinyLlama
 // F16, one thread: 512-bit vectors decode at 2.2-2.8 tok/s, 256-bit ones at 4.6-5.9; prefill
 // runs faster with 512 bits).
-template <class Wide, class Narrow>
+template <class Wide, class Narrow, TensorType kType>
 void f16x8_dot_groups(const GroupDotArgs& a) {
   constexpr std::size_t kChunkElements = 16;
   const std::size_t chunks = static_cast<std::size_t>(a.n) / kChunkElements;
   const std::size_t group_bytes = static_cast<std::size_t>(a.n) * kInterleaveRows * sizeof(std::uint16_t);
   auto pass = [&](auto fv, auto xs, int first_x) {
     for (int g = 0; g < a.n_groups; ++g)
-      f16x8_group<decltype(fv), decltype(xs)::value>(a.groups + static_cast<std::size_t>(g) * group_bytes, chunks, a,
+      f16x8_group<decltype(fv), decltype(xs)::value, kType>(a.groups + static_cast<std::size_t>(g) * group_bytes, chunks, a,
                                                     first_x, a.out + static_cast<std::size_t>(first_x) * a.out_stride +
                                                                  static_cast<std::size_t>(g) * kInterleaveRows);
   };

@@ -43,7 +43,8 @@ BlockShape shape_of(TensorType type) {
     case TensorType::Q8_0: return {kQK8_0, sizeof(BlockQ8_0), 1, 0, kQK8_0};
     case TensorType::Q4_K: return {kQK_K, sizeof(BlockQ4_K), 2, kKScaleBytes, kQK_K / 2};
     case TensorType::Q5_K: return {kQK_K, sizeof(BlockQ5_K), 2, kKScaleBytes, kQK_K / 8 + kQK_K / 2};  // qh, then qs
-    case TensorType::F16: {  // a "block" of 16 halves, one chunk per row
+    case TensorType::F16:
+    case TensorType::BF16: {  // a "block" of 16 halves, one chunk per row
       constexpr std::size_t bytes = kF16ChunkElements * sizeof(std::uint16_t);
       return {kF16ChunkElements, bytes, 0, 0, bytes, bytes};
     }
@@ -126,7 +127,7 @@ void for_each_piece(std::size_t r, const Piece& piece) {
 
 bool has_interleaved_layout(TensorType type) {
   return type == TensorType::Q4_0 || type == TensorType::Q4_1 || type == TensorType::Q8_0 || type == TensorType::Q4_K ||
-         type == TensorType::Q5_K || type == TensorType::Q6_K || type == TensorType::F16;
+         type == TensorType::Q5_K || type == TensorType::Q6_K || type == TensorType::F16 || type == TensorType::BF16;
 }
 
 std::int64_t interleaved_column_unit(TensorType type) {

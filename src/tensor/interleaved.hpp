@@ -18,7 +18,7 @@
 // Q6_K (256-element super-blocks) has field d, then its 16 sub-block scales (int8) as 16 runs of
 // 8 bytes (sub-block j of row r at byte 8j + r), then 32 chunks of the rows' ql bytes and 16 of
 // their qh bytes, 4 bytes per row each: chunk c of ql holds ql[4c..4c+3], of qh qh[4c..4c+3].
-// F16 rows are cut into chunks of 16 halves (32 bytes), the 8 rows' chunk k back to back: a
+// F16 and BF16 rows are cut into chunks of 16 halves (32 bytes), the 8 rows' chunk k back to back: a
 // kernel streams one run of bytes and keeps a float accumulator per row.
 // So a 32-byte load of chunk c gives, in int32 lane r, four consecutive quants of row r, which a
 // dot-product instruction multiplies with the same four activation bytes broadcast to all lanes.
@@ -37,11 +37,11 @@ namespace flux {
 
 inline constexpr int kInterleaveRows = 8;
 
-// Whether `type` has an interleaved layout (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K and F16).
+// Whether `type` has an interleaved layout (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K, F16 and BF16).
 bool has_interleaved_layout(TensorType type);
 
 // Rows of `type` can be interleaved when their length is a multiple of this (the type's block,
-// or 16 for F16).
+// or 16 for F16 and BF16).
 std::int64_t interleaved_column_unit(TensorType type);
 
 // Repacks kInterleaveRows plain rows of `cols` elements (`src_stride` bytes apart) into one group

@@ -205,7 +205,7 @@ TEST_P(MatmulInterleaved, EpiloguesSeeEachColumnOnceInWholeUnits) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, MatmulInterleaved, ::testing::Values(TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::F16),
+INSTANTIATE_TEST_SUITE_P(Types, MatmulInterleaved, ::testing::Values(TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::F16, TensorType::BF16),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 }  // namespace

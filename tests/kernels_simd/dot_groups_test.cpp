@@ -96,7 +96,7 @@ TEST_P(DotGroups, MatchTheReferenceAndTheirSingleRowSelves) {
   const DotKernels& k = kernel_table_for(GetParam());
   std::mt19937 rng(2718);
   int tested = 0;
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::F16}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::F16, TensorType::BF16}) {
     const DotGroupsFn kernel = k.dot_groups_for(type);
     if (!kernel) continue;
     for (const std::int64_t blocks : {1, 2, 7}) {

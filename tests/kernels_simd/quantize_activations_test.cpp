@@ -122,37 +122,44 @@ INSTANTIATE_TEST_SUITE_P(
              std::string(traits(std::get<1>(info.param)).name);
     });
 
-// F16 rows of every length up to 40 (the 8-wide loop and its tail), and a sweep of f32 bit
-// patterns that visits every exponent with many mantissas, plus the halfway points between
-// neighbouring halves (ties to even), the f16 subnormal range and overflow to infinity.
-class QuantizeF16Test : public ::testing::TestWithParam<IsaLevel> {
+// F16 and BF16 rows of every length up to 40 (the 8-wide loop and its tail), and a sweep of f32
+// bit patterns that visits every exponent with many mantissas (NaNs with many payloads
+// included), plus the halfway points between neighbouring halves (ties to even), the f16
+// subnormal range and overflow to infinity.
+class QuantizeHalvesTest : public ::testing::TestWithParam<std::tuple<IsaLevel, TensorType>> {
  protected:
+  TensorType type() const { return std::get<1>(GetParam()); }
+
   void expect_reference_bytes(const std::vector<float>& values, std::size_t misalignment) const {
     const std::size_t bytes = values.size() * sizeof(std::uint16_t);
     testing::MisalignedBytes fast(bytes, misalignment);
     std::vector<std::byte> reference(bytes);
     const auto n = static_cast<std::int64_t>(values.size());
-    kernel_table_for(GetParam()).quantize_activations(TensorType::F16, values.data(), fast.data(), n);
-    quantize_row(TensorType::F16, values.data(), reference.data(), n);
+    kernel_table_for(std::get<0>(GetParam())).quantize_activations(type(), values.data(), fast.data(), n);
+    quantize_row(type(), values.data(), reference.data(), n);
     for (std::size_t i = 0; i < bytes; ++i) {
       ASSERT_EQ(fast.data()[i], reference[i]) << "byte " << i << " of " << bytes;
     }
   }
 };
 
-TEST_P(QuantizeF16Test, RowsOfEveryLength) {
+TEST_P(QuantizeHalvesTest, RowsOfEveryLength) {
   std::mt19937 rng(5);
   for (std::size_t n = 1; n <= 40; ++n) expect_reference_bytes(testing::random_floats(rng, n, 3.0f), n % 4);
 }
 
-TEST_P(QuantizeF16Test, EveryExponentMidpointsAndSpecialValues) {
+TEST_P(QuantizeHalvesTest, EveryExponentMidpointsAndSpecialValues) {
   std::vector<float> sweep;
   for (std::uint64_t bits = 0; bits < (std::uint64_t{1} << 32); bits += 65521) {
     sweep.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(bits)));
   }
-  for (std::uint32_t half = 0; half < 0x7c00; half += 7) {
-    const float low = f16_to_f32(static_cast<std::uint16_t>(half));
-    const float high = f16_to_f32(static_cast<std::uint16_t>(half + 1));
+  const bool bf16 = type() == TensorType::BF16;
+  const auto widen = [bf16](std::uint32_t half) {
+    return bf16 ? bf16_to_f32(static_cast<std::uint16_t>(half)) : f16_to_f32(static_cast<std::uint16_t>(half));
+  };
+  for (std::uint32_t half = 0; half < (bf16 ? 0x7f80u : 0x7c00u); half += 7) {
+    const float low = widen(half);
+    const float high = widen(half + 1);
     sweep.push_back((low + high) / 2);
     sweep.push_back(-(low + high) / 2);
   }
@@ -163,8 +170,13 @@ TEST_P(QuantizeF16Test, EveryExponentMidpointsAndSpecialValues) {
   expect_reference_bytes(sweep, 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Levels, QuantizeF16Test, ::testing::ValuesIn(supported_isa_levels()),
-                         [](const auto& info) { return testing::level_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Levels, QuantizeHalvesTest,
+                         ::testing::Combine(::testing::ValuesIn(supported_isa_levels()),
+                                            ::testing::Values(TensorType::F16, TensorType::BF16)),
+                         [](const auto& info) {
+                           return testing::level_test_name(std::get<0>(info.param)) + "_" +
+                                  std::string(traits(std::get<1>(info.param)).name);
+                         });
 
 }  // namespace
 }  // namespace flux

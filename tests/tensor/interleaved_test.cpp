@@ -22,7 +22,7 @@ std::vector<std::byte> counting_bytes(std::size_t n) {
 }
 
 TEST(Interleaved, RoundTripsEveryRow) {
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::F16}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::F16, TensorType::BF16}) {
     for (const std::int64_t blocks : {1, 3, 8}) {
       const std::int64_t cols = blocks * interleaved_column_unit(type);
       const std::size_t row = row_bytes(type, cols);
@@ -82,9 +82,10 @@ TEST(Interleaved, OnlySomeTypesHaveTheLayout) {
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q4_K));
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q6_K));
   EXPECT_TRUE(has_interleaved_layout(TensorType::Q5_K));
-  EXPECT_FALSE(has_interleaved_layout(TensorType::BF16));
-  std::vector<std::byte> bytes(row_bytes(TensorType::BF16, 256) * kInterleaveRows);
-  EXPECT_THROW(interleave_rows(TensorType::BF16, bytes.data(), row_bytes(TensorType::BF16, 256), 256, bytes.data()),
+  EXPECT_TRUE(has_interleaved_layout(TensorType::BF16));
+  EXPECT_FALSE(has_interleaved_layout(TensorType::F32));
+  std::vector<std::byte> bytes(row_bytes(TensorType::F32, 256) * kInterleaveRows);
+  EXPECT_THROW(interleave_rows(TensorType::F32, bytes.data(), row_bytes(TensorType::F32, 256), 256, bytes.data()),
                UnsupportedError);
 }
 
