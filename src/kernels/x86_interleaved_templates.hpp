@@ -361,8 +361,8 @@ void q6_kx8_groups(const std::byte* const* groups, std::size_t blocks, const Gro
 }
 
 // F16 or BF16 groups (chunks of 16 halves per row, tensor/interleaved.hpp) against activation
-// rows of the same type, with float vectors FV of FV::kFloats lanes: every row keeps its own accumulators across the
-// chunks, one per FV-sized part of a chunk, summed horizontally at the end. Floats8 keeps two
+// rows of the same type, with float vectors FV of FV::kFloats lanes: every row keeps its own
+// accumulators across the chunks, one per FV-sized part of a chunk, summed horizontally at the end. Floats8 keeps two
 // (elements 0-7 and 8-15 of each chunk) and adds them lane by lane before its horizontal sum,
 // which is what Floats16 (dot_avx512.cpp) does with its one 16-lane accumulator: the two give
 // the same bits, so decode can take 256-bit vectors and prefill 512-bit ones.
@@ -436,9 +436,9 @@ void f16x8_dot_groups(const GroupDotArgs& a) {
   const std::size_t group_bytes = static_cast<std::size_t>(a.n) * kInterleaveRows * sizeof(std::uint16_t);
   auto pass = [&](auto fv, auto xs, int first_x) {
     for (int g = 0; g < a.n_groups; ++g)
-      f16x8_group<decltype(fv), decltype(xs)::value, kType>(a.groups + static_cast<std::size_t>(g) * group_bytes, chunks, a,
-                                                    first_x, a.out + static_cast<std::size_t>(first_x) * a.out_stride +
-                                                                 static_cast<std::size_t>(g) * kInterleaveRows);
+      f16x8_group<decltype(fv), decltype(xs)::value, kType>(
+          a.groups + static_cast<std::size_t>(g) * group_bytes, chunks, a, first_x,
+          a.out + static_cast<std::size_t>(first_x) * a.out_stride + static_cast<std::size_t>(g) * kInterleaveRows);
   };
   if (a.n_x == 1) return pass(Narrow{}, RowCount<1>{}, 0);
   int first_x = 0;
