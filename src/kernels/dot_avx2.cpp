@@ -7,6 +7,7 @@
 #include "kernels/quantize_x86.hpp"
 #include "kernels/x86_interleaved_templates.hpp"
 #include "kernels/x86_kquant_templates.hpp"
+#include "tensor/quant.hpp"
 
 namespace flux {
 namespace {
@@ -33,7 +34,9 @@ void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* 
     } else if constexpr (kType == TensorType::F16) {
       return load_f16(p);
     } else {
-      return load_bf16(p);
+      std::uint16_t bits;
+      std::memcpy(&bits, p, sizeof bits);
+      return bf16_to_f32(bits);
     }
   };
   constexpr std::size_t kBytes = kType == TensorType::F32 ? 4 : 2;

@@ -38,7 +38,8 @@ void silu_mul(std::span<float> gate, std::span<const float> up);
 void add_in_place(std::span<float> x, std::span<const float> y);
 
 // Writes src as one row of `type` at dst, byte for byte what quantize_row writes, with the
-// active kernel level's encoder where it has one (F16 and the activation types): KV cache rows.
+// active kernel level's encoder where it has one (F16, BF16 and the activation types): KV cache
+// rows.
 void encode_row(TensorType type, std::span<const float> src, std::byte* dst);
 
 // Numerically stable softmax in place (sum in double).

@@ -25,16 +25,6 @@ inline float load_f16(const std::byte* p) {
   return _cvtsh_ss(bits);
 }
 
-// A bf16 is the top half of an f32.
-inline float load_bf16(const std::byte* p) {
-  std::uint16_t bits;
-  std::memcpy(&bits, p, sizeof bits);
-  const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
-  float value;
-  std::memcpy(&value, &wide, sizeof value);
-  return value;
-}
-
 inline __m256i load_256(const std::byte* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
