@@ -25,7 +25,7 @@ void plain_row_group(const std::byte* w, std::size_t w_stride, const std::byte* 
     } else if constexpr (kType == TensorType::F16) {
       return _mm256_cvtph_ps(load_128(p));
     } else {
-      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load_128(p)), 16));
+      return widen_bf16(load_128(p));
     }
   };
   const auto load1 = [](const std::byte* p) {

@@ -12,6 +12,11 @@
 namespace flux {
 namespace {
 
+// 16 bf16 values as floats (the top halves of f32s).
+__m512 widen_bf16(__m256i halves) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
 // Sixteen elements (fewer where `mask` clears lanes; masked-off lanes are not read, so the tail
 // never touches memory past the row).
 template <TensorType kType>
@@ -20,8 +25,8 @@ __m512 load16(const std::byte* p, __mmask16 mask) {
     return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(p));
   } else if constexpr (kType == TensorType::F16) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
-  } else {  // BF16: the top halves of f32s
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p)), 16));
+  } else {
+    return widen_bf16(_mm256_maskz_loadu_epi16(mask, p));
   }
 }
 
@@ -83,9 +88,7 @@ struct Floats16 {
   static constexpr int kFloats = 16;
   static constexpr int kPassRows = 3;
   static F load_halves(const std::byte* p) { return _mm512_cvtph_ps(load_256(p)); }
-  static F load_bf16(const std::byte* p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load_256(p)), 16));
-  }
+  static F load_bf16(const std::byte* p) { return widen_bf16(load_256(p)); }
   static F zero() { return _mm512_setzero_ps(); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static float sum(const F* parts) { return horizontal_sum(parts[0]); }  // adds its 256-bit halves first

@@ -371,9 +371,7 @@ struct Floats8 {
   static constexpr int kFloats = 8;
   static constexpr int kPassRows = 1;  // 16 accumulators per activation row
   static F load_halves(const std::byte* p) { return _mm256_cvtph_ps(load_128(p)); }
-  static F load_bf16(const std::byte* p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load_128(p)), 16));
-  }
+  static F load_bf16(const std::byte* p) { return widen_bf16(load_128(p)); }
   static F zero() { return _mm256_setzero_ps(); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static float sum(const F* parts) { return horizontal_sum(_mm256_add_ps(parts[0], parts[1])); }

@@ -25,6 +25,11 @@ inline float load_f16(const std::byte* p) {
   return _cvtsh_ss(bits);
 }
 
+// 8 bf16 values as floats: a bf16 is the top half of an f32.
+inline __m256 widen_bf16(__m128i halves) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(halves), 16));
+}
+
 inline __m256i load_256(const std::byte* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
