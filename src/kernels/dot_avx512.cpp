@@ -6,8 +6,7 @@
 // and save nothing.
 
 #include "kernels/dot_kernels.hpp"
-#include "kernels/x86_interleaved_templates.hpp"
-#include "kernels/x86_kquant_templates.hpp"
+#include "kernels/x86_int8_table.hpp"
 
 namespace flux {
 namespace {
@@ -102,22 +101,9 @@ DotKernels avx512_kernels(const DotKernels& below) {
   k.f32 = plain_dot_rows<TensorType::F32>;
   k.f16 = plain_dot_rows<TensorType::F16>;
   k.bf16 = plain_dot_rows<TensorType::BF16>;
-  k.q4_0 = q4_0_dot_rows<MaddubsInt8>;
-  k.q8_0 = q8_0_dot_rows<MaddubsInt8>;
-  k.q4_0_tile = q4_0_dot_tile<MaddubsInt8>;
-  k.q8_0_tile = q8_0_dot_tile<MaddubsInt8>;
-  k.q4_0x8 = q4_0x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
-  k.q4_1x8 = q4_1x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
-  k.q8_0x8 = q8_0x8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
-  k.q4_kx8 = k4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>, false>;
-  k.q5_kx8 = k4_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>, true>;
-  k.q6_kx8 = q6_kx8_dot_groups<Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>;
+  set_int8_kernels<MaddubsInt8, Lanes8<MaddubsInt8>, Lanes8<MaddubsInt8>>(k);
   k.f16x8 = f16x8_dot_groups<Floats16, Floats8, TensorType::F16>;
   k.bf16x8 = f16x8_dot_groups<Floats16, Floats8, TensorType::BF16>;
-  k.q4_1 = q4_1_dot_rows<MaddubsInt8>;
-  k.q4_k = q4_k_dot_rows<MaddubsInt8>;
-  k.q5_k = q5_k_dot_rows<MaddubsInt8>;
-  k.q6_k = q6_k_dot_rows<MaddubsInt8>;
   k.attend_head = attend_head_avx512;
   return k;
 }

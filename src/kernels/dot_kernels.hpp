@@ -106,12 +106,15 @@ const DotKernels& kernel_table_for(IsaLevel level);
 // The table every matmul uses: chosen once, from isa_level_from_environment().
 const DotKernels& active_kernels();
 
-// Per-ISA tables, each built from the table of the level below (entries it lacks are inherited).
-// Defined in dot_scalar.cpp, dot_avx2.cpp, dot_avx512.cpp; call only on a CPU that supports the
-// level, since building a table may itself execute that level's instructions.
+// Per-ISA tables, each built from the table of its base level (base_isa_level; entries it lacks
+// are inherited). Defined in dot_scalar.cpp, dot_avx2.cpp, dot_avx_vnni.cpp, dot_avx512.cpp,
+// dot_avx512_vnni.cpp and dot_avx512_bf16.cpp; call only on a CPU that supports the level, since
+// building a table may itself execute that level's instructions.
 DotKernels scalar_kernels();
 DotKernels avx2_kernels(const DotKernels& below);
+DotKernels avx_vnni_kernels(const DotKernels& below);
 DotKernels avx512_kernels(const DotKernels& below);
 DotKernels avx512_vnni_kernels(const DotKernels& below);
+DotKernels avx512_bf16_kernels(const DotKernels& below);
 
 }  // namespace flux

@@ -64,10 +64,11 @@ void DotKernels::quantize_activations(TensorType act_type, const float* src, std
 }
 
 const DotKernels& kernel_table_for(IsaLevel level) {
-  if (level > best_isa_level(detect_cpu_features())) {
+  if (!supports_isa_level(detect_cpu_features(), level)) {
     throw UnsupportedError(
         fmt::format("kernel level {} is not supported by this CPU", isa_level_name(level)));
   }
+  // Each table starts from its base level's (base_isa_level).
   switch (level) {
     case IsaLevel::Scalar: {
       static const DotKernels table = scalar_kernels();
@@ -77,12 +78,20 @@ const DotKernels& kernel_table_for(IsaLevel level) {
       static const DotKernels table = avx2_kernels(kernel_table_for(IsaLevel::Scalar));
       return table;
     }
+    case IsaLevel::AvxVnni: {
+      static const DotKernels table = avx_vnni_kernels(kernel_table_for(IsaLevel::Avx2));
+      return table;
+    }
     case IsaLevel::Avx512: {
       static const DotKernels table = avx512_kernels(kernel_table_for(IsaLevel::Avx2));
       return table;
     }
     case IsaLevel::Avx512Vnni: {
       static const DotKernels table = avx512_vnni_kernels(kernel_table_for(IsaLevel::Avx512));
+      return table;
+    }
+    case IsaLevel::Avx512Bf16: {
+      static const DotKernels table = avx512_bf16_kernels(kernel_table_for(IsaLevel::Avx512Vnni));
       return table;
     }
   }
@@ -102,6 +111,8 @@ const DotKernels& active_kernels() {
 namespace flux {
 DotKernels avx2_kernels(const DotKernels& below) { return below; }
 DotKernels avx512_kernels(const DotKernels& below) { return below; }
+DotKernels avx_vnni_kernels(const DotKernels& below) { return below; }
 DotKernels avx512_vnni_kernels(const DotKernels& below) { return below; }
+DotKernels avx512_bf16_kernels(const DotKernels& below) { return below; }
 }  // namespace flux
 #endif

@@ -450,6 +450,26 @@ void f16x8_dot_groups(const GroupDotArgs& a) {
   for (; first_x < a.n_x; ++first_x) pass(Wide{}, RowCount<1>{}, first_x);
 }
 
+// Calls pass(RowCount<kX>{}, first_x) for consecutive runs of kX activation rows covering
+// [0, n_x): kFull rows at a time, then the rows left over in runs of 4, 2 and 1.
+template <int kFull, class Pass>
+void for_each_x_pass(int n_x, const Pass& pass) {
+  int first_x = 0;
+  for (; first_x + kFull <= n_x; first_x += kFull) pass(RowCount<kFull>{}, first_x);
+  for (int left = n_x - first_x; left > 0; left = n_x - first_x) {
+    if (left >= 4) {
+      pass(RowCount<4>{}, first_x);
+      first_x += 4;
+    } else if (left >= 2) {
+      pass(RowCount<2>{}, first_x);
+      first_x += 2;
+    } else {
+      pass(RowCount<1>{}, first_x);
+      first_x += 1;
+    }
+  }
+}
+
 // Calls kernel(V{}, RowCount<kX>{}, group pointers, first_x, out) over every group, for kX
 // activation rows at a time. With several activation rows (prefill, batched decode: compute
 // bound) Wide's vectors take Wide::kGroups groups at a time and Narrow's the groups left over.
@@ -472,21 +492,7 @@ void for_each_group_pass(const GroupDotArgs& a, std::size_t group_bytes, const K
       kernel(Narrow{}, xs, groups, first_x, out + static_cast<std::size_t>(g) * kInterleaveRows);
     }
   };
-  int first_x = 0;
-  for (; first_x + Wide::kPassRows <= a.n_x; first_x += Wide::kPassRows) pass(RowCount<Wide::kPassRows>{}, first_x);
-  // The rows left over, at most 7.
-  for (int left = a.n_x - first_x; left > 0; left = a.n_x - first_x) {
-    if (left >= 4) {
-      pass(RowCount<4>{}, first_x);
-      first_x += 4;
-    } else if (left >= 2) {
-      pass(RowCount<2>{}, first_x);
-      first_x += 2;
-    } else {
-      pass(RowCount<1>{}, first_x);
-      first_x += 1;
-    }
-  }
+  for_each_x_pass<Wide::kPassRows>(a.n_x, pass);
 }
 
 inline std::size_t group_bytes(const GroupDotArgs& a, std::size_t block_bytes) {

@@ -1,6 +1,7 @@
 #pragma once
-// Kernel templates shared by the per-ISA translation units (dot_avx2.cpp, dot_avx512.cpp,
-// dot_avx512_vnni.cpp). Only those files include this header, each compiled with its own -m flags.
+// Kernel templates shared by the per-ISA translation units (dot_avx2.cpp, dot_avx_vnni.cpp,
+// dot_avx512.cpp, dot_avx512_vnni.cpp, dot_avx512_bf16.cpp). Only those files include this header,
+// each compiled with its own -m flags.
 //
 // Everything here sits in an anonymous namespace on purpose: each including file gets its own
 // copy, compiled for its own ISA. With external linkage the linker would keep one copy of each

@@ -1,18 +1,28 @@
-// llama.cpp's greedy generations for stories260K, reproduced token for token through the CLI.
+// llama.cpp's greedy generations for stories260K, reproduced token for token through the CLI, at
+// every kernel level this machine supports (FLUX_ISA is inherited by the child process).
 
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu_features.hpp"
 #include "process.hpp"
 #include "test_support.hpp"
 
 namespace flux::testing {
 namespace {
 
-TEST(Golden, Stories260KMatchesLlamaCppGreedyTokens) {
+// Runs the body with FLUX_ISA set to the test's level, and unsets it afterwards.
+class GoldenAtLevel : public ::testing::TestWithParam<IsaLevel> {
+ protected:
+  void SetUp() override { setenv("FLUX_ISA", std::string(isa_level_name(GetParam())).c_str(), 1); }
+  void TearDown() override { unsetenv("FLUX_ISA"); }
+};
+
+TEST_P(GoldenAtLevel, Stories260KMatchesLlamaCppGreedyTokens) {
   const auto model = shared_dir() / "models" / "stories260K.gguf";
   std::ifstream reference(shared_dir() / "reference" / "stories260K.jsonl");
   ASSERT_TRUE(reference) << "missing reference file under " << shared_dir();
@@ -35,6 +45,9 @@ TEST(Golden, Stories260KMatchesLlamaCppGreedyTokens) {
   }
   EXPECT_GE(cases, 5);
 }
+
+INSTANTIATE_TEST_SUITE_P(SupportedLevels, GoldenAtLevel, ::testing::ValuesIn(supported_isa_levels()),
+                         [](const auto& info) { return std::string(isa_level_name(info.param)); });
 
 TEST(Golden, SingleThreadedEqualsMultiThreaded) {
   const auto model = shared_dir() / "models" / "stories260K.gguf";
