@@ -72,7 +72,7 @@ void print_table(const BenchCommandOptions& o, const Model& model, int threads, 
 nlohmann::json percentiles_json(const Percentiles& p) { return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}}; }
 
 void serving_bench(const BenchCommandOptions& o) {
-  LoadedModel loaded = load_model(o.model, o.load);
+  LoadedModel loaded = load_model(o.model, with_threads(o.load, o.threads));
   ServingBenchOptions s;
   s.concurrency = o.concurrency;
   s.requests = o.requests > 0 ? o.requests : 4 * o.concurrency;
@@ -131,7 +131,7 @@ void bench(const BenchCommandOptions& o) {
   if (o.requests > 0 || o.shared_prefix > 0)
     throw InvalidArgument("--requests and --shared-prefix need --concurrency");
   if (o.bandwidth_mib < 1) throw InvalidArgument(fmt::format("--bandwidth-mib must be at least 1 (got {})", o.bandwidth_mib));
-  LoadedModel loaded = load_model(o.model, o.load);
+  LoadedModel loaded = load_model(o.model, with_threads(o.load, o.threads));
   validate(o.bench, loaded.model);  // before the bandwidth measurement, so bad flags fail at once
   ThreadPool pool(resolve_threads(o.threads));
 

@@ -26,4 +26,9 @@ LoadedModel load_model(const std::filesystem::path& path, const LoadOptions& opt
 
 int resolve_threads(int requested) { return requested > 0 ? requested : ThreadPool::default_threads(); }
 
+LoadOptions with_threads(LoadOptions options, int threads) {
+  options.threads = resolve_threads(threads);
+  return options;
+}
+
 }  // namespace flux::cli

@@ -21,4 +21,7 @@ LoadedModel load_model(const std::filesystem::path& path, const LoadOptions& opt
 // Threads to use: the flag when given (> 0), else every core.
 int resolve_threads(int requested);
 
+// `options` with repacking spread over the command's threads (the -t flag; 0 for every core).
+LoadOptions with_threads(LoadOptions options, int threads);
+
 }  // namespace flux::cli

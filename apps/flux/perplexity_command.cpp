@@ -28,7 +28,7 @@ void run_perplexity(const PerplexityOptions& o) {
   std::ifstream in(o.file, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot read '{}'", o.file));
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  LoadedModel loaded = load_model(o.model, o.load);
+  LoadedModel loaded = load_model(o.model, with_threads(o.load, o.threads));
   if (o.n_ctx > loaded.model.config().n_ctx_train)
     fmt::print(stderr, "warning: context {} is longer than the model was trained for ({})\n", o.n_ctx,
                loaded.model.config().n_ctx_train);

@@ -45,7 +45,7 @@ std::string read_file(const std::string& path) {
 void run(const RunOptions& o) {
   if (!o.prompt.empty() && !o.prompt_file.empty()) throw InvalidArgument("give either -p or -f, not both");
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
-  LoadedModel loaded = load_model(o.model, o.load);
+  LoadedModel loaded = load_model(o.model, with_threads(o.load, o.threads));
   // One request: a one-sequence engine stepped on this thread, the same path the server takes.
   Engine engine(loaded.model, loaded.tokenizer,
                 EngineOptions{.n_ctx = o.n_ctx,

@@ -79,7 +79,7 @@ void serve(ServeOptions o) {
                o.model.c_str());
 
   try {
-    LoadedModel loaded = load_model(o.model, o.load);
+    LoadedModel loaded = load_model(o.model, with_threads(o.load, o.engine.threads));
     o.engine.prefix_caching = !o.no_prefix_cache;
     o.engine.threads = resolve_threads(o.engine.threads);
     Engine engine(loaded.model, loaded.tokenizer, o.engine);

@@ -17,9 +17,11 @@
 namespace flux {
 
 struct LoadOptions {
-  // Repack Q4_0, Q4_1 and Q8_0 matrices for the interleaved kernels when the active kernel level has
-  // them (`--no-repack` turns it off; the scalar level never repacks).
+  // Repack matrices for the interleaved kernels when the active kernel level has them for their
+  // type (`--no-repack` turns it off; the scalar level never repacks).
   bool repack_weights = true;
+  // Threads that repack (0: every core). Repacking reads and writes the whole model once.
+  int threads = 0;
 };
 
 // What repacking did to one model.
@@ -57,7 +59,7 @@ class PackedWeights {
   struct Free {
     void operator()(std::byte* p) const noexcept;
   };
-  std::vector<std::unique_ptr<std::byte[], Free>> buffers_;
+  std::unique_ptr<std::byte[], Free> arena_;  // every repacked matrix, 64-byte aligned
   WeightPacking report_;
 };
 

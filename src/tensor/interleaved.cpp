@@ -94,6 +94,19 @@ static_assert(offsetof(BlockQ4_0, qs) == kFieldBytes && offsetof(BlockQ8_0, qs) 
 static_assert(kLowBytes + kSubBlocks * 4 == kInterleaveRows * kKScaleBytes,
               "Q4_K's rearranged scales take the bytes of the packed ones");
 
+// Copies one piece. Pieces are 1, 2, 4 or 32 bytes, and a memcpy of a size known only at run
+// time is a library call: repacking a 1.1 GB Q8_0 model made 300 million of them, 44 % of its
+// load time (perf). With the size a constant each copy is one or two moves.
+inline void copy_piece(std::byte* dst, const std::byte* src, std::size_t n) {
+  switch (n) {
+    case 1: *dst = *src; break;
+    case 2: std::memcpy(dst, src, 2); break;
+    case 4: std::memcpy(dst, src, 4); break;
+    case 32: std::memcpy(dst, src, 32); break;
+    default: std::memcpy(dst, src, n); break;
+  }
+}
+
 // Calls piece(offset in the plain block, offset in the interleaved block, bytes) for every piece
 // of row r's block: its f16 fields, then its 4-byte chunks of quants.
 template <class Piece>
@@ -143,7 +156,7 @@ void interleave_rows(TensorType type, const std::byte* src, std::size_t src_stri
       for (std::size_t r = 0; r < kInterleaveRows; ++r) {
         const std::byte* block = src + r * src_stride + b * sizeof(BlockQ6_K);
         q6k::for_each_piece(r, [&](std::size_t at_plain, std::size_t at_group, std::size_t n) {
-          std::memcpy(group + at_group, block + at_plain, n);
+          copy_piece(group + at_group, block + at_plain, n);
         });
       }
     }
@@ -157,7 +170,7 @@ void interleave_rows(TensorType type, const std::byte* src, std::size_t src_stri
     for (std::size_t r = 0; r < kInterleaveRows; ++r) {
       const std::byte* block = src + r * src_stride + b * s.block_bytes;
       for_each_piece(s, r, [&](std::size_t at_plain, std::size_t at_group, std::size_t n) {
-        std::memcpy(group + at_group, block + at_plain, n);
+        copy_piece(group + at_group, block + at_plain, n);
       });
       if (s.scale_bytes > 0) {
         std::array<std::uint8_t, kKScaleBytes> packed;
@@ -176,7 +189,7 @@ void deinterleave_row(TensorType type, const std::byte* group, int lane, std::in
     for (std::size_t b = 0; b < static_cast<std::size_t>(cols) / kQK_K; ++b) {
       const std::byte* in = group + b * kInterleaveRows * sizeof(BlockQ6_K);
       q6k::for_each_piece(static_cast<std::size_t>(lane), [&](std::size_t at_plain, std::size_t at_group, std::size_t n) {
-        std::memcpy(dst + b * sizeof(BlockQ6_K) + at_plain, in + at_group, n);
+        copy_piece(dst + b * sizeof(BlockQ6_K) + at_plain, in + at_group, n);
       });
     }
     return;
@@ -187,7 +200,7 @@ void deinterleave_row(TensorType type, const std::byte* group, int lane, std::in
     const std::byte* in = group + b * kInterleaveRows * s.block_bytes;
     std::byte* block = dst + b * s.block_bytes;
     for_each_piece(s, static_cast<std::size_t>(lane), [&](std::size_t at_plain, std::size_t at_group, std::size_t n) {
-      std::memcpy(block + at_plain, in + at_group, n);
+      copy_piece(block + at_plain, in + at_group, n);
     });
     if (s.scale_bytes > 0) {
       const auto packed = pack_scale_min_k4(deinterleave_k_scales(in + s.scales_at(), static_cast<std::size_t>(lane)));
