@@ -7,6 +7,8 @@
 #include <new>
 #include <algorithm>
 #include <atomic>
+#include <exception>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -120,7 +122,8 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
 
   // Matrices are claimed one at a time by the loading threads (the largest are a few percent of
   // a model, so the split is even enough). A matrix's file pages are released by whoever copied
-  // it, unless another matrix shares them (tied embedding and output: the same matrix twice).
+  // it, unless two matrices point at the same bytes (then once, after every copy is made).
+  // Only pages wholly inside a matrix are released, so a neighbour being copied keeps its own.
   std::vector<const std::byte*> sources;
   for (const Job& job : jobs) sources.push_back(job.matrix->data);
   std::atomic<std::size_t> next{0};
@@ -141,11 +144,25 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
   };
   const int threads = std::clamp(options.threads > 0 ? options.threads : ThreadPool::default_threads(), 1,
                                  static_cast<int>(jobs.size()));
+  // An exception leaving a helper thread would terminate the process: the first one is kept and
+  // rethrown here once every thread has stopped (the others stop at their next claim).
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  const auto copy_or_keep_error = [&] {
+    try {
+      copy_matrices();
+    } catch (...) {
+      const std::lock_guard lock(error_mutex);
+      if (!error) error = std::current_exception();
+      next = jobs.size();
+    }
+  };
   {
     std::vector<std::jthread> helpers;
-    for (int t = 1; t < threads; ++t) helpers.emplace_back(copy_matrices);
-    copy_matrices();
+    for (int t = 1; t < threads; ++t) helpers.emplace_back(copy_or_keep_error);
+    copy_or_keep_error();
   }  // joins the helpers
+  if (error) std::rethrow_exception(error);
 
   std::set<const std::byte*> shared_released;
   for (const Job& job : jobs) {
