@@ -424,6 +424,28 @@ void f16x8_group(const std::byte* group, std::size_t chunks, const GroupDotArgs&
       out[static_cast<std::size_t>(j) * a.out_stride + static_cast<std::size_t>(r)] = FV::sum(acc[r][j]);
 }
 
+// Calls pass(RowCount<kX>{}, first_x) for consecutive runs of kX activation rows covering
+// [0, n_x): kFull rows at a time, then the rows left over in runs of 4, 2 and 1 (only the run
+// sizes below kFull, so no kernel is instantiated for a run that cannot happen).
+template <int kFull, class Pass>
+void for_each_x_pass(int n_x, const Pass& pass) {
+  int first_x = 0;
+  for (; first_x + kFull <= n_x; first_x += kFull) pass(RowCount<kFull>{}, first_x);
+  if constexpr (kFull > 4) {
+    if (first_x + 4 <= n_x) {
+      pass(RowCount<4>{}, first_x);
+      first_x += 4;
+    }
+  }
+  if constexpr (kFull > 2) {
+    if (first_x + 2 <= n_x) {
+      pass(RowCount<2>{}, first_x);
+      first_x += 2;
+    }
+  }
+  for (; first_x < n_x; ++first_x) pass(RowCount<1>{}, first_x);
+}
+
 // One activation row (decode) takes Narrow's vectors, several take Wide's (measured on TinyLlama
 // F16, one thread: 512-bit vectors decode at 2.2-2.8 tok/s, 256-bit ones at 4.6-5.9; prefill
 // runs faster with 512 bits).
@@ -439,35 +461,7 @@ void f16x8_dot_groups(const GroupDotArgs& a) {
           a.out + static_cast<std::size_t>(first_x) * a.out_stride + static_cast<std::size_t>(g) * kInterleaveRows);
   };
   if (a.n_x == 1) return pass(Narrow{}, RowCount<1>{}, 0);
-  int first_x = 0;
-  for (; first_x + Wide::kPassRows <= a.n_x; first_x += Wide::kPassRows) pass(Wide{}, RowCount<Wide::kPassRows>{}, first_x);
-  if constexpr (Wide::kPassRows > 2) {
-    if (first_x + 2 <= a.n_x) {
-      pass(Wide{}, RowCount<2>{}, first_x);
-      first_x += 2;
-    }
-  }
-  for (; first_x < a.n_x; ++first_x) pass(Wide{}, RowCount<1>{}, first_x);
-}
-
-// Calls pass(RowCount<kX>{}, first_x) for consecutive runs of kX activation rows covering
-// [0, n_x): kFull rows at a time, then the rows left over in runs of 4, 2 and 1.
-template <int kFull, class Pass>
-void for_each_x_pass(int n_x, const Pass& pass) {
-  int first_x = 0;
-  for (; first_x + kFull <= n_x; first_x += kFull) pass(RowCount<kFull>{}, first_x);
-  for (int left = n_x - first_x; left > 0; left = n_x - first_x) {
-    if (left >= 4) {
-      pass(RowCount<4>{}, first_x);
-      first_x += 4;
-    } else if (left >= 2) {
-      pass(RowCount<2>{}, first_x);
-      first_x += 2;
-    } else {
-      pass(RowCount<1>{}, first_x);
-      first_x += 1;
-    }
-  }
+  for_each_x_pass<Wide::kPassRows>(a.n_x, [&](auto xs, int first_x) { pass(Wide{}, xs, first_x); });
 }
 
 // Calls kernel(V{}, RowCount<kX>{}, group pointers, first_x, out) over every group, for kX

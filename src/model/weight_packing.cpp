@@ -105,10 +105,11 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
   if (!options.repack_weights) return packed;
   const bool tied = weights.output.data == weights.token_embedding.data;
 
-  // Each matrix's place in the arena.
+  // Each matrix's place in the arena, and whether another matrix points at the same bytes.
   struct Job {
     WeightMatrix* matrix;
     std::size_t offset;
+    bool shares_source = false;
   };
   std::vector<Job> jobs;
   std::size_t arena_bytes = 0;
@@ -118,14 +119,16 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
     arena_bytes += (m->row_stride() * static_cast<std::size_t>(m->rows) + kAlignment - 1) / kAlignment * kAlignment;
   }
   if (jobs.empty()) return packed;
+  for (Job& job : jobs)
+    job.shares_source = std::count_if(jobs.begin(), jobs.end(), [&](const Job& other) {
+                          return other.matrix->data == job.matrix->data;
+                        }) > 1;
   packed.arena_.reset(allocate_arena(arena_bytes));
 
   // Matrices are claimed one at a time by the loading threads (the largest are a few percent of
   // a model, so the split is even enough). A matrix's file pages are released by whoever copied
   // it, unless two matrices point at the same bytes (then once, after every copy is made).
   // Only pages wholly inside a matrix are released, so a neighbour being copied keeps its own.
-  std::vector<const std::byte*> sources;
-  for (const Job& job : jobs) sources.push_back(job.matrix->data);
   std::atomic<std::size_t> next{0};
   const auto copy_matrices = [&] {
     for (std::size_t i = next++; i < jobs.size(); i = next++) {
@@ -138,8 +141,7 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
         interleave_rows(m.type, m.row(g), stride, m.cols, copy + static_cast<std::size_t>(g) * stride);
       const std::size_t grouped_bytes = static_cast<std::size_t>(grouped) * stride;
       std::copy(m.data + grouped_bytes, m.data + size, copy + grouped_bytes);  // plain tail rows
-      const bool shared = std::count(sources.begin(), sources.end(), m.data) > 1;
-      if (source_is_mapped && !shared) release_file_pages(m.data, size);
+      if (source_is_mapped && !jobs[i].shares_source) release_file_pages(m.data, size);
     }
   };
   const int threads = std::clamp(options.threads > 0 ? options.threads : ThreadPool::default_threads(), 1,
@@ -171,8 +173,7 @@ PackedWeights PackedWeights::repack(ModelWeights& weights, const DotKernels& ker
     m->data = packed.arena_.get() + job.offset;
     m->layout = WeightLayout::Interleaved;
     if (m == &weights.output && tied) weights.token_embedding = *m;
-    const bool shared = std::count(sources.begin(), sources.end(), source) > 1;
-    if (source_is_mapped && shared && shared_released.insert(source).second)
+    if (source_is_mapped && job.shares_source && shared_released.insert(source).second)
       release_file_pages(source, m->row_stride() * static_cast<std::size_t>(m->rows));
   }
   return packed;
